@@ -1,0 +1,56 @@
+"""gptcore: GPT-2 written as in chapter 4 of "Build a Large Language Model (From Scratch)".
+
+It never imports Streamlit: the app's pages read its results, as NumPy arrays, and draw them.
+"""
+
+from .attention import KVCache, MultiHeadAttention
+from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
+from .generation import Candidate, Step, generate, generate_steps, generate_text_simple
+from .gradients import ExampleDeepNeuralNetwork, GradientReport, gradient_norms, shortcut_experiment
+from .hooks import HookPoint, Recorder, recording
+from .layers import GELU, FeedForward, LayerNorm
+from .model import GPTModel, TransformerBlock, build_model
+from .stats import count_parameters, count_parameters_tied, parameter_breakdown, size_mb, size_report
+from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text, token_label, token_labels
+from .trace import Trace, trace
+from .weights import hf_to_gptcore, load_hf_state_dict
+
+__all__ = [
+    "GELU",
+    "GPT_CONFIG_124M",
+    "PRESETS",
+    "Candidate",
+    "ExampleDeepNeuralNetwork",
+    "FeedForward",
+    "GPTConfig",
+    "GPTModel",
+    "GradientReport",
+    "HookPoint",
+    "KVCache",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "Recorder",
+    "Step",
+    "Trace",
+    "TransformerBlock",
+    "build_model",
+    "count_parameters",
+    "count_parameters_tied",
+    "generate",
+    "generate_steps",
+    "generate_text_simple",
+    "get_tokenizer",
+    "gradient_norms",
+    "hf_to_gptcore",
+    "load_hf_state_dict",
+    "parameter_breakdown",
+    "recording",
+    "shortcut_experiment",
+    "size_mb",
+    "size_report",
+    "text_to_token_ids",
+    "token_ids_to_text",
+    "token_label",
+    "token_labels",
+    "trace",
+]

@@ -1,0 +1,89 @@
+"""Causal multi-head self-attention, written out so the scores and the pattern exist as tensors."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .hooks import HookPoint
+
+
+class KVCache:
+    """The keys and values of every token seen so far, one slot per block.
+
+    With it, generation feeds only the newest token through the model: each block computes that
+    token's query, key and value and attends to the stored keys and values. Buffers are allocated
+    once at full context length so appending is a copy, not a reallocation.
+    """
+
+    def __init__(self, n_layers: int, capacity: int) -> None:
+        self.capacity = capacity  # the model's context_length: positions beyond it do not exist
+        self.length = 0  # how many positions are filled (the same in every block)
+        self._keys: list[torch.Tensor | None] = [None] * n_layers
+        self._values: list[torch.Tensor | None] = [None] * n_layers
+
+    def update(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new tokens' keys/values (b, n_heads, T_new, head_dim); return all so far."""
+        b, n_heads, num_new, head_dim = keys.shape
+        if self._keys[layer] is None:
+            shape = (b, n_heads, self.capacity, head_dim)
+            self._keys[layer] = keys.new_empty(shape)
+            self._values[layer] = values.new_empty(shape)
+        end = self.length + num_new
+        self._keys[layer][:, :, self.length : end] = keys
+        self._values[layer][:, :, self.length : end] = values
+        return self._keys[layer][:, :, :end], self._values[layer][:, :, :end]
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float,
+        num_heads: int,
+        qkv_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        if d_out % num_heads != 0:
+            raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")
+        self.d_out = d_out
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads
+        self.context_length = context_length
+        # Created in the book's order so a seeded model draws the book's exact weights.
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)  # mixes the heads' outputs back together
+        self.dropout = nn.Dropout(dropout)
+        self.hook_scores = HookPoint()  # (b, n_heads, T, T_total) scaled, masked, before softmax
+        self.hook_weights = HookPoint()  # (b, n_heads, T, T_total) the attention pattern
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, num_tokens, _ = x.shape
+        # (b, T, d_out) -> (b, T, n_heads, head_dim) -> (b, n_heads, T, head_dim)
+        return x.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        b, num_tokens, _ = x.shape
+        queries = self._split_heads(self.W_query(x))
+        keys = self._split_heads(self.W_key(x))
+        values = self._split_heads(self.W_value(x))
+        start = 0  # absolute position of the first new token
+        if cache is not None:
+            start = cache.length
+            keys, values = cache.update(layer, keys, values)  # (b, n_heads, T_total, head_dim)
+        total = keys.shape[2]
+
+        attn_scores = queries @ keys.transpose(2, 3) / keys.shape[-1] ** 0.5  # (b, n_heads, T, T_total)
+        # Causal mask: the query at position start + i may not see keys after it.
+        causal_mask = torch.ones(num_tokens, total, dtype=torch.bool, device=x.device).triu(start + 1)
+        attn_scores = self.hook_scores(attn_scores.masked_fill(causal_mask, -torch.inf))
+        attn_weights = self.hook_weights(torch.softmax(attn_scores, dim=-1))
+        attn_weights = self.dropout(attn_weights)
+
+        context_vec = (attn_weights @ values).transpose(1, 2)  # (b, T, n_heads, head_dim)
+        context_vec = context_vec.reshape(b, num_tokens, self.d_out)  # heads side by side again
+        return self.out_proj(context_vec)

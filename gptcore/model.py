@@ -1,0 +1,123 @@
+"""The GPT model of chapter 4: embeddings, a stack of transformer blocks, a final norm, a head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .attention import KVCache, MultiHeadAttention
+from .config import GPTConfig
+from .hooks import HookPoint, name_hook_points
+from .layers import FeedForward, LayerNorm
+from .seeding import seeded
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm block: x + Attention(Norm(x)), then x + FeedForward(Norm(x))."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.att = MultiHeadAttention(
+            d_in=cfg.emb_dim,
+            d_out=cfg.emb_dim,
+            context_length=cfg.context_length,
+            dropout=cfg.drop_rate,
+            num_heads=cfg.n_heads,
+            qkv_bias=cfg.qkv_bias,
+        )
+        self.ff = FeedForward(cfg)
+        self.norm1 = LayerNorm(cfg.emb_dim)
+        self.norm2 = LayerNorm(cfg.emb_dim)
+        self.drop_shortcut = nn.Dropout(cfg.drop_rate)
+        self.hook_resid_pre = HookPoint()  # (b, T, emb_dim) the residual stream entering the block
+        self.hook_attn_out = HookPoint()  # (b, T, emb_dim) what attention adds to the stream
+        self.hook_resid_mid = HookPoint()  # (b, T, emb_dim) the stream after the attention shortcut
+        self.hook_ff_out = HookPoint()  # (b, T, emb_dim) what the feed-forward adds
+        self.hook_resid_post = HookPoint()  # (b, T, emb_dim) the stream leaving the block
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, use_shortcut: bool = True
+    ) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        shortcut = x
+        x = self.hook_attn_out(self.att(self.norm1(x), cache, layer))
+        x = self.drop_shortcut(x)
+        # With use_shortcut=False the block keeps only the sublayer's output (book section 4.4).
+        x = self.hook_resid_mid(x + shortcut if use_shortcut else x)
+
+        shortcut = x
+        x = self.hook_ff_out(self.ff(self.norm2(x)))
+        x = self.drop_shortcut(x)
+        return self.hook_resid_post(x + shortcut if use_shortcut else x)
+
+
+class GPTModel(nn.Module):
+    """GPT-2 as in the book. ``GPTModel(GPT_CONFIG_124M)`` accepts the book's dict or a GPTConfig."""
+
+    def __init__(self, cfg: GPTConfig | Mapping[str, Any]) -> None:
+        super().__init__()
+        self.cfg = cfg = GPTConfig.coerce(cfg)
+        # Parameters are created in the book's order (tok_emb, pos_emb, blocks, out_head), so that
+        # torch.manual_seed(123) followed by GPTModel(GPT_CONFIG_124M) draws the book's weights.
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+        self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
+        self.drop_emb = nn.Dropout(cfg.drop_rate)
+        self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg.n_layers)])
+        self.final_norm = LayerNorm(cfg.emb_dim)
+        self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)  # untied, as in the book
+        self.hook_tok_emb = HookPoint()  # (b, T, emb_dim) token embeddings
+        self.hook_pos_emb = HookPoint()  # (T, emb_dim) position embeddings
+        self.hook_embed = HookPoint()  # (b, T, emb_dim) their sum, the stream entering block 0
+        name_hook_points(self)
+
+    def check_token_ids(self, in_idx: torch.Tensor, start: int = 0) -> None:
+        """Raise a ValueError that says what is wrong with a batch of token ids, if anything is."""
+        if in_idx.dim() != 2:
+            raise ValueError(f"token ids must have shape (batch, num_tokens), got {tuple(in_idx.shape)}")
+        if in_idx.shape[1] == 0:
+            raise ValueError("token ids are empty: the model needs at least one token")
+        if in_idx.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"token ids must be integers, got dtype {in_idx.dtype}")
+        low, high = int(in_idx.min()), int(in_idx.max())
+        if low < 0 or high >= self.cfg.vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.cfg.vocab_size})")
+        if start + in_idx.shape[1] > self.cfg.context_length:
+            raise ValueError(
+                f"{start + in_idx.shape[1]} positions exceed context_length {self.cfg.context_length}; "
+                "crop the input to its last context_length tokens"
+            )
+
+    def hidden_states(
+        self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True
+    ) -> torch.Tensor:
+        """Everything before the output head: (b, T) token ids -> (b, T, emb_dim) normalised vectors."""
+        start = cache.length if cache is not None else 0
+        self.check_token_ids(in_idx, start)
+        num_tokens = in_idx.shape[1]
+        tok_embeds = self.hook_tok_emb(self.tok_emb(in_idx))  # (b, T, emb_dim)
+        positions = torch.arange(start, start + num_tokens, device=in_idx.device)
+        pos_embeds = self.hook_pos_emb(self.pos_emb(positions))  # (T, emb_dim), broadcast over b
+        x = self.drop_emb(self.hook_embed(tok_embeds + pos_embeds))
+        for layer, block in enumerate(self.trf_blocks):
+            x = block(x, cache, layer, use_shortcut)
+        if cache is not None:
+            cache.length += num_tokens
+        return self.final_norm(x)
+
+    def forward(self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True) -> torch.Tensor:
+        """(b, T) token ids -> (b, T, vocab_size) logits for the token after each position."""
+        return self.out_head(self.hidden_states(in_idx, cache, use_shortcut))
+
+    def new_cache(self) -> KVCache:
+        return KVCache(self.cfg.n_layers, self.cfg.context_length)
+
+
+def build_model(cfg: GPTConfig | Mapping[str, Any], seed: int = 123) -> GPTModel:
+    """A freshly initialised model in eval mode; seed 123 with GPT_CONFIG_124M gives the book's weights."""
+    with seeded(seed):
+        model = GPTModel(cfg)
+    return model.eval()
