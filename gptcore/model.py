@@ -15,6 +15,19 @@ from .layers import FeedForward, LayerNorm
 from .seeding import seeded
 
 
+def _store_linear_weights_input_major(model: nn.Module) -> None:
+    """Keep every Linear weight's shape (out, in) and values, but lay it out in memory as (in, out).
+
+    Generating one token multiplies a single vector by each weight matrix, and on CPUs that
+    product runs about twice as fast over an (in, out) layout (measured for the 50,257-row
+    output head). Only the strides change: the maths, the names and the saved shapes do not.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                module.weight.data = module.weight.data.t().contiguous().t()
+
+
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm block: x + Attention(Norm(x)), then x + FeedForward(Norm(x))."""
 
@@ -72,6 +85,7 @@ class GPTModel(nn.Module):
         self.hook_pos_emb = HookPoint()  # (T, emb_dim) position embeddings
         self.hook_embed = HookPoint()  # (b, T, emb_dim) their sum, the stream entering block 0
         name_hook_points(self)
+        _store_linear_weights_input_major(self)
 
     def check_token_ids(self, in_idx: torch.Tensor, start: int = 0) -> None:
         """Raise a ValueError that says what is wrong with a batch of token ids, if anything is."""

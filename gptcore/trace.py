@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -11,52 +11,54 @@ import torch
 from .hooks import Recorder, recording
 from .model import GPTModel
 
-# Trace field -> hook point inside each block (trf_blocks.<layer>.<hook>).
-_BLOCK_HOOKS = {
-    "resid_pre": "hook_resid_pre",
-    "norm1_mean": "norm1.hook_mean",
-    "norm1_var": "norm1.hook_var",
-    "norm1_out": "norm1.hook_out",
-    "attn_scores": "att.hook_scores",
-    "attn_weights": "att.hook_weights",
-    "attn_out": "hook_attn_out",
-    "resid_mid": "hook_resid_mid",
-    "norm2_mean": "norm2.hook_mean",
-    "norm2_var": "norm2.hook_var",
-    "norm2_out": "norm2.hook_out",
-    "gelu": "ff.hook_gelu",
-    "ff_out": "hook_ff_out",
-    "resid_post": "hook_resid_post",
+# Per-layer Trace fields -> hook point inside each block (trf_blocks.<layer>.<hook>), with shapes.
+LAYER_FIELDS = {
+    "resid_pre": "hook_resid_pre",  # (T, d) residual stream entering the block
+    "norm1_mean": "norm1.hook_mean",  # (T,) mean of each token's vector entering norm1
+    "norm1_var": "norm1.hook_var",  # (T,) its (biased) variance
+    "norm1_out": "norm1.hook_out",  # (T, d) norm1's output
+    "attn_scores": "att.hook_scores",  # (H, T, T) scaled scores, -inf above the diagonal (causal mask)
+    "attn_weights": "att.hook_weights",  # (H, T, T) the attention pattern; each row sums to 1
+    "attn_out": "hook_attn_out",  # (T, d) what attention adds to the stream
+    "resid_mid": "hook_resid_mid",  # (T, d) the stream after the attention shortcut
+    "norm2_mean": "norm2.hook_mean",  # (T,)
+    "norm2_var": "norm2.hook_var",  # (T,)
+    "norm2_out": "norm2.hook_out",  # (T, d)
+    "gelu": "ff.hook_gelu",  # (T, 4d) feed-forward activations after GELU
+    "ff_out": "hook_ff_out",  # (T, d) what the feed-forward adds to the stream
+    "resid_post": "hook_resid_post",  # (T, d) the stream leaving the block
 }
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
-    """One prompt's trip through the model. T = tokens, L = layers, H = heads, d = emb_dim."""
+    """One prompt's trip through the model. T = tokens, L = layers, H = heads, d = emb_dim.
+
+    Every name in LAYER_FIELDS is also an attribute holding all layers at once, shape (L, ...):
+    ``trace.resid_pre`` is (L, T, d), ``trace.attn_weights`` is (L, H, T, T). Those stacks are
+    built on first use; ``trace.layer(field, i)`` and ``trace.attention(i)`` read one layer
+    without building them.
+    """
 
     token_ids: np.ndarray  # (T,) the ids that were fed in (after cropping)
     n_cropped: int  # tokens dropped from the front because the prompt exceeded the context
     tok_emb: np.ndarray  # (T, d) token embeddings
     pos_emb: np.ndarray  # (T, d) position embeddings
     embeddings: np.ndarray  # (T, d) their sum: the residual stream entering block 0
-    resid_pre: np.ndarray  # (L, T, d) residual stream entering each block
-    norm1_mean: np.ndarray  # (L, T) mean of each token's vector entering norm1
-    norm1_var: np.ndarray  # (L, T) its variance
-    norm1_out: np.ndarray  # (L, T, d) norm1's output
-    attn_scores: np.ndarray  # (L, H, T, T) scaled scores, -inf above the diagonal (causal mask)
-    attn_weights: np.ndarray  # (L, H, T, T) the attention pattern; each row sums to 1
-    attn_out: np.ndarray  # (L, T, d) what attention adds to the stream
-    resid_mid: np.ndarray  # (L, T, d) the stream after the attention shortcut
-    norm2_mean: np.ndarray  # (L, T)
-    norm2_var: np.ndarray  # (L, T)
-    norm2_out: np.ndarray  # (L, T, d)
-    gelu: np.ndarray  # (L, T, 4d) feed-forward activations after GELU
-    ff_out: np.ndarray  # (L, T, d) what the feed-forward adds to the stream
-    resid_post: np.ndarray  # (L, T, d) the stream leaving each block
+    layers: dict[str, list[np.ndarray]]  # LAYER_FIELDS name -> one array per layer
     final_norm_mean: np.ndarray  # (T,)
     final_norm_var: np.ndarray  # (T,)
     final_norm_out: np.ndarray  # (T, d) the vectors the output head turns into logits
     logits: np.ndarray  # (T, vocab) next-token logits at every position
+    _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        # Only called for names that are not regular attributes: the stacked per-layer fields.
+        if name not in LAYER_FIELDS:
+            raise AttributeError(f"Trace has no attribute {name!r}")
+        if name not in self._stacked:
+            self._stacked[name] = np.stack(self.layers[name])  # (L, ...)
+        return self._stacked[name]
 
     @property
     def num_tokens(self) -> int:
@@ -64,24 +66,27 @@ class Trace:
 
     @property
     def n_layers(self) -> int:
-        return self.attn_weights.shape[0]
+        return len(self.layers["attn_weights"])
 
     @property
     def n_heads(self) -> int:
-        return self.attn_weights.shape[1]
+        return self.layers["attn_weights"][0].shape[0]
 
-    def _layer(self, layer: int) -> int:
+    def layer(self, name: str, layer: int) -> np.ndarray:
+        """One layer of a per-layer field, e.g. trace.layer("gelu", 3) -> (T, 4d)."""
+        if name not in LAYER_FIELDS:
+            raise ValueError(f"unknown per-layer field {name!r}; choose from {sorted(LAYER_FIELDS)}")
         if not -self.n_layers <= layer < self.n_layers:
             raise ValueError(f"layer {layer} does not exist; this model has layers 0..{self.n_layers - 1}")
-        return layer
+        return self.layers[name][layer]
 
     def attention(self, layer: int) -> np.ndarray:
         """(H, T, T) attention weights of every head in one layer; row = query, column = key."""
-        return self.attn_weights[self._layer(layer)]
+        return self.layer("attn_weights", layer)
 
     def scores(self, layer: int) -> np.ndarray:
         """(H, T, T) the scores before softmax, -inf where the causal mask hides a key."""
-        return self.attn_scores[self._layer(layer)]
+        return self.layer("attn_scores", layer)
 
     def probabilities(self, position: int = -1) -> np.ndarray:
         """(vocab,) softmax of the logits at one position: the next-token distribution."""
@@ -121,27 +126,22 @@ def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor)
     tensors = recorder.tensors
 
     def get(name: str) -> np.ndarray:
-        return tensors[name][0].numpy()  # drop the batch axis
+        return tensors[name][0].numpy()  # drop the batch axis; shares memory, no copy
 
-    def stack(hook: str) -> np.ndarray:
-        per_layer = [tensors[f"trf_blocks.{layer}.{hook}"] for layer in range(model.cfg.n_layers)]
-        return torch.cat(per_layer).numpy()  # (L, ...) one row per layer
+    def per_layer(name: str) -> list[np.ndarray]:
+        arrays = [get(f"trf_blocks.{layer}.{LAYER_FIELDS[name]}") for layer in range(model.cfg.n_layers)]
+        # LayerNorm statistics keep a size-1 last axis for broadcasting: (T, 1) -> (T,)
+        return [a[..., 0] for a in arrays] if name.endswith(("_mean", "_var")) else arrays
 
-    def stats(array: np.ndarray) -> np.ndarray:
-        return array[..., 0]  # LayerNorm keeps a size-1 last axis for broadcasting; drop it
-
-    block = {field: stack(hook) for field, hook in _BLOCK_HOOKS.items()}
-    for field in ("norm1_mean", "norm1_var", "norm2_mean", "norm2_var"):
-        block[field] = stats(block[field])
     return Trace(
         token_ids=ids.numpy(),
         n_cropped=n_cropped,
         tok_emb=get("hook_tok_emb"),
         pos_emb=tensors["hook_pos_emb"].numpy(),  # recorded without a batch axis
         embeddings=get("hook_embed"),
-        **block,
-        final_norm_mean=stats(get("final_norm.hook_mean")),
-        final_norm_var=stats(get("final_norm.hook_var")),
+        layers={name: per_layer(name) for name in LAYER_FIELDS},
+        final_norm_mean=get("final_norm.hook_mean")[..., 0],
+        final_norm_var=get("final_norm.hook_var")[..., 0],
         final_norm_out=get("final_norm.hook_out"),
         logits=logits[0].numpy(),
     )

@@ -1,3 +1,4 @@
+import pickle
 import threading
 from dataclasses import replace
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from gptcore import PRESETS, HookPoint, build_model, trace
+from gptcore.trace import LAYER_FIELDS
 
 
 def test_shapes(tiny_model, prompt_ids):
@@ -24,7 +26,22 @@ def test_shapes(tiny_model, prompt_ids):
         assert getattr(t, name).shape == (L, T), name
     assert t.final_norm_mean.shape == t.final_norm_var.shape == (T,)
     assert t.gelu.shape == (L, T, 4 * d)
-    assert all(isinstance(v, np.ndarray) for k, v in vars(t).items() if k != "n_cropped")
+    assert t.layer("gelu", 1).shape == (T, 4 * d)
+    assert all(isinstance(getattr(t, name), np.ndarray) for name in LAYER_FIELDS)
+    with pytest.raises(ValueError, match="unknown per-layer field"):
+        t.layer("gelu_out", 0)
+    with pytest.raises(AttributeError):
+        t.not_a_field  # noqa: B018
+
+
+def test_trace_survives_pickling(tiny_model, prompt_ids):
+    # st.cache_data stores traces pickled; the lazily stacked fields must come back intact.
+    t = trace(tiny_model, prompt_ids)
+    t.resid_pre  # noqa: B018  (build one stack before pickling)
+    copy = pickle.loads(pickle.dumps(t))
+    np.testing.assert_array_equal(copy.resid_pre, t.resid_pre)
+    np.testing.assert_array_equal(copy.attn_weights, t.attn_weights)
+    np.testing.assert_array_equal(copy.logits, t.logits)
 
 
 def test_single_token_trace_keeps_its_axes(tiny_model):
