@@ -1,14 +1,22 @@
-"""GPT explorer: entry point. The full multipage app arrives with the explorer issue."""
+"""GPT explorer: page config, navigation over pages/, and the sidebar every page shares."""
 
 import streamlit as st
 
-from gptcore import GPT_CONFIG_124M, size_report
+import ui
 
 st.set_page_config(page_title="GPT explorer", page_icon="🔎", layout="wide")
-st.title("GPT explorer")
-st.write(
-    "A GPT-2 written from scratch in PyTorch, following chapter 4 of *Build a Large Language Model "
-    "(From Scratch)*. The pages that show its insides are on the way."
-)
-report = size_report(GPT_CONFIG_124M)
-st.metric("Parameters of the book's 124M model", f"{report.parameters:,}")
+
+PAGES = [
+    st.Page("pages/home.py", title="Start here", icon="🏠", default=True),
+    st.Page("pages/architecture.py", title="Architecture", icon="🏗️", url_path="architecture"),
+    st.Page("pages/tokens.py", title="Tokens and embeddings", icon="🔤", url_path="tokens"),
+    st.Page("pages/attention.py", title="Attention", icon="👀", url_path="attention"),
+    st.Page("pages/layernorm.py", title="LayerNorm", icon="📏", url_path="layernorm"),
+    st.Page("pages/feedforward.py", title="Feed-forward and GELU", icon="⚡", url_path="feedforward"),
+    st.Page("pages/residual.py", title="Residual stream and gradients", icon="🌊", url_path="residual"),
+    st.Page("pages/generate.py", title="Generate", icon="✍️", url_path="generate"),
+]
+
+page = st.navigation(PAGES)
+ui.render_sidebar()
+page.run()

@@ -1,0 +1,6 @@
+"""Placeholder until this page is written."""
+
+import streamlit as st
+
+st.title("attention")
+st.info("This page is being built.")
