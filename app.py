@@ -17,6 +17,6 @@ PAGES = [
     st.Page("pages/generate.py", title="Generate", icon="✍️", url_path="generate"),
 ]
 
-page = st.navigation(PAGES)
 ui.render_sidebar()
+page = st.navigation(PAGES)
 page.run()

@@ -19,6 +19,7 @@ import streamlit as st
 import torch
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTModel, Trace, build_model, get_tokenizer, token_labels, trace
+from gptcore.weights import PRETRAINED_REPOS, cached_pretrained_folder, load_hf_folder
 
 MODEL_KEY = "model_id"  # plain session key: the chosen model's id
 PROMPT_KEY = "prompt"  # plain session key: the student's prompt
@@ -41,9 +42,31 @@ class ModelChoice:
     about: str
 
 
+PRETRAINED_LABELS = {"gpt2": "124M", "gpt2-medium": "355M", "gpt2-large": "774M", "gpt2-xl": "1.5B"}
+
+
+def _pretrained_choices() -> list[ModelChoice]:
+    """OpenAI's GPT-2 sizes whose weights are already in this machine's Hugging Face cache."""
+    choices = []
+    for name, size in PRETRAINED_LABELS.items():
+        folder = cached_pretrained_folder(name)
+        if folder is not None:
+            choices.append(
+                ModelChoice(
+                    f"pretrained-{name}",
+                    f"GPT-2 {size}, pretrained by OpenAI",
+                    lambda folder=folder: load_hf_folder(folder),
+                    trained=True,
+                    about=f"OpenAI's released weights ({PRETRAINED_REPOS[name]}), read from {folder}.",
+                )
+            )
+    return choices
+
+
 MODEL_CHOICES: dict[str, ModelChoice] = {
     choice.model_id: choice
     for choice in (
+        *_pretrained_choices(),
         ModelChoice(
             "book-124m-seed123",
             "GPT-2 124M, untrained (seed 123)",
@@ -192,9 +215,8 @@ def render_sidebar() -> None:
         st.caption(f"{n_tokens} token{'s' if n_tokens != 1 else ''}")
         if not choice.trained:
             st.warning(
-                "**This model is untrained**: its weights are random numbers, so what it writes is gibberish "
-                "by design, like the book's *Hello, I am Featureiman Byeswickattribute argue*. Every number "
-                "inside is still real. For sensible text, choose a pretrained GPT-2 once its weights are on "
-                "this machine (see the README).",
+                "**Untrained model**: its weights are random, so it writes gibberish by design, like the "
+                "book's *Hello, I am Featureiman Byeswickattribute argue*. Every number inside is still real. "
+                "For sensible text, pick a pretrained GPT-2 (the README says how to get its weights).",
                 icon="🎲",
             )

@@ -10,10 +10,15 @@ other names and in other layouts. The mapping is a name table plus three rules:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
+from huggingface_hub import try_to_load_from_cache
+from safetensors.torch import load_file
 
+from .config import GPTConfig
 from .model import GPTModel
 
 # Buffers that older transformers versions saved with the weights; they hold no learned values.
@@ -120,3 +125,51 @@ def load_hf_state_dict(model: GPTModel, state_dict: Mapping[str, torch.Tensor]) 
     for name, tensor in converted.items():
         params[name].copy_(tensor)
     return model
+
+
+# OpenAI's four GPT-2 sizes on the Hugging Face Hub, by the short names transformers uses.
+PRETRAINED_REPOS = {
+    "gpt2": "openai-community/gpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+    "gpt2-large": "openai-community/gpt2-large",
+    "gpt2-xl": "openai-community/gpt2-xl",
+}
+WEIGHTS_FILE = "model.safetensors"
+
+
+def gpt_config_from_hf(hf_config: Mapping[str, object]) -> GPTConfig:
+    """A GPTConfig from a Hugging Face GPT-2 config.json (n_embd, n_layer, n_head, ...)."""
+    try:
+        return GPTConfig(
+            vocab_size=int(hf_config["vocab_size"]),
+            context_length=int(hf_config["n_positions"]),
+            emb_dim=int(hf_config["n_embd"]),
+            n_heads=int(hf_config["n_head"]),
+            n_layers=int(hf_config["n_layer"]),
+            drop_rate=0.0,
+            qkv_bias=True,  # GPT-2's c_attn always has a bias
+        )
+    except KeyError as missing:
+        raise ValueError(f"config.json has no {missing} entry; is it a GPT-2 config?") from None
+
+
+def cached_pretrained_folder(name: str, cache_dir: str | Path | None = None) -> Path | None:
+    """The local Hugging Face cache folder holding ``name``'s weights, or None if not downloaded."""
+    if name not in PRETRAINED_REPOS:
+        raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(PRETRAINED_REPOS)}")
+    found = try_to_load_from_cache(PRETRAINED_REPOS[name], WEIGHTS_FILE, cache_dir=cache_dir)
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def load_hf_folder(folder: str | Path) -> GPTModel:
+    """Load a GPT-2 saved the Hugging Face way (config.json + model.safetensors) into a GPTModel."""
+    folder = Path(folder)
+    config_path, weights_path = folder / "config.json", folder / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise ValueError(f"{path} is missing; a GPT-2 folder needs config.json and {WEIGHTS_FILE}")
+    cfg = gpt_config_from_hf(json.loads(config_path.read_text()))
+    with torch.device("meta"):
+        model = GPTModel(cfg)  # shapes only: the weights come from the file
+    model = model.to_empty(device="cpu")
+    return load_hf_state_dict(model, load_file(weights_path)).eval()

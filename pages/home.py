@@ -26,5 +26,5 @@ top = probs.argsort()[::-1][:10]
 frame = pd.DataFrame({"token": [token_label(int(i)) for i in top], "id": top, "probability": probs[top]})
 figure = px.bar(frame, x="probability", y="token", orientation="h", text_auto=".2%")
 figure.update_layout(yaxis={"autorange": "reversed"}, height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10})
-st.plotly_chart(figure, use_container_width=True)
+st.plotly_chart(figure, width="stretch")
 ui.csv_download(frame, "next_token.csv")

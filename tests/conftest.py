@@ -26,3 +26,16 @@ def book_model() -> GPTModel:
 @pytest.fixture
 def prompt_ids(tokenizer) -> torch.Tensor:
     return torch.tensor(tokenizer.encode("Every effort moves you toward the light of"))
+
+
+def fake_hub_cache(cache_dir, hf_model, repo: str):
+    """Save a transformers model where huggingface_hub would cache a download of ``repo``.
+
+    The layout is refs/main -> snapshots/<commit>/{config.json, model.safetensors}; returns the snapshot.
+    """
+    repo_dir = cache_dir / ("models--" + repo.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / "0123abcd"
+    hf_model.save_pretrained(snapshot)
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text("0123abcd")
+    return snapshot

@@ -6,9 +6,11 @@ state dict is loaded into GPTModel with load_hf_state_dict, and both run the sam
 
 import pytest
 import torch
+from conftest import fake_hub_cache
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gptcore import PRESETS, GPTConfig, GPTModel, generate, load_hf_state_dict, trace
+from gptcore.weights import cached_pretrained_folder, load_hf_folder
 
 TOLERANCE = 1e-4
 
@@ -134,3 +136,28 @@ def test_wrong_config_is_explained(small_pair):
     partial = {k: v for k, v in state.items() if k != "transformer.ln_f.bias"}
     with pytest.raises(ValueError, match=r"no tensor 'ln_f\.bias'"):
         load_hf_state_dict(GPTModel(SMALL), partial)
+
+
+def test_a_downloaded_gpt2_is_found_in_the_local_cache_and_loads(tmp_path, small_pair, tokenizer):
+    hf, _ = small_pair
+    assert cached_pretrained_folder("gpt2", cache_dir=tmp_path) is None
+    snapshot = fake_hub_cache(tmp_path, hf, "openai-community/gpt2")
+    folder = cached_pretrained_folder("gpt2", cache_dir=tmp_path)
+    assert folder == snapshot
+    model = load_hf_folder(folder)
+    assert model.cfg == SMALL
+    assert model.out_head.weight.stride() == (1, SMALL.vocab_size)  # the fast (in, out) layout survives loading
+    ids = torch.tensor(tokenizer.encode("Loaded from the cache"))
+    assert_trace_matches(hf, model, ids)
+
+
+def test_broken_folders_are_explained(tmp_path, small_pair):
+    with pytest.raises(ValueError, match=r"config\.json is missing"):
+        load_hf_folder(tmp_path)
+    with pytest.raises(ValueError, match="unknown pretrained model 'gpt5'"):
+        cached_pretrained_folder("gpt5")
+    hf, _ = small_pair
+    hf.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text('{"n_embd": 64}')
+    with pytest.raises(ValueError, match="no 'vocab_size' entry"):
+        load_hf_folder(tmp_path / "m")

@@ -1,0 +1,103 @@
+"""Take a screenshot of every page of the running app in headless Chromium (Debian's package).
+
+Starts `streamlit run app.py` on a free loopback port, opens each page with Playwright, waits
+until Streamlit has finished running the script, and saves docs/screenshots/<page>.png.
+
+    .venv/bin/python docs/screenshots.py [--model book-124m-seed123] [--prompt "..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = ["", "architecture", "tokens", "attention", "layernorm", "feedforward", "residual", "generate"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
+
+
+def start_server(port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true"]
+    command += [f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_until_rendered(page, timeout_ms: int = 120_000) -> None:
+    """Wait for the script run to end: the app's status widget disappears when it is done."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    page.wait_for_timeout(1500)  # let the first script run begin
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout_ms)
+    page.wait_for_timeout(1500)  # plotly draws after the data arrives
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="book-124m-seed123")
+    parser.add_argument("--prompt", default="Every effort moves you")
+    parser.add_argument("--pages", nargs="*", default=PAGES, help="url paths; '' is the start page")
+    args = parser.parse_args()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = start_server(port)
+    try:
+        wait_for_health(port)
+        query = urllib.parse.urlencode({"prompt": args.prompt, "model": args.model})
+        with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+            browser = playwright.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000}
+            )
+            page = browser.new_page()
+            for path in args.pages:
+                page.goto(f"http://127.0.0.1:{port}/{path}?{query}")
+                wait_until_rendered(page)
+                if page.locator("[data-testid='stException']").count():
+                    raise RuntimeError(f"page /{path} shows an exception")
+                target = OUT_DIR / f"{path or 'home'}.png"
+                page.screenshot(path=str(target), full_page=True)
+                print(f"saved {target.relative_to(ROOT)}")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
