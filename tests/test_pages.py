@@ -1,8 +1,115 @@
+"""Every page, through Streamlit's AppTest: no exceptions, shared state kept across pages."""
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
+PAGES = [
+    "pages/home.py",
+    "pages/architecture.py",
+    "pages/tokens.py",
+    "pages/attention.py",
+    "pages/layernorm.py",
+    "pages/feedforward.py",
+    "pages/residual.py",
+    "pages/generate.py",
+]
+TINY = "tiny-seed123"
 
-def test_app_starts_and_shows_the_books_parameter_count():
-    app = AppTest.from_file("../app.py", default_timeout=60).run()
-    assert not app.exception
-    assert app.title[0].value == "GPT explorer"
-    assert app.metric[0].value == "163,009,536"
+
+def app(model_id: str | None = None, prompt: str | None = None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    if model_id:
+        at.session_state["model_id"] = model_id
+    if prompt is not None:
+        at.session_state["prompt"] = prompt
+    return at
+
+
+def page_title(at: AppTest) -> str:
+    return at.title[0].value if at.title else ""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_tiny_model(page):
+    at = app(TINY).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert page_title(at)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_default_124m_model(page):
+    at = app().run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.session_state["model_id"] == "book-124m-seed123"
+
+
+def test_the_sidebar_tells_students_the_model_is_untrained():
+    at = app().run()
+    assert any("Untrained model" in w.value for w in at.sidebar.warning)
+
+
+def test_prompt_survives_a_page_switch_and_is_in_the_url():
+    at = app(TINY).run()
+    at.sidebar.text_area[0].input("The quick brown fox").run()
+    assert at.session_state["prompt"] == "The quick brown fox"
+    assert at.query_params["prompt"] in ("The quick brown fox", ["The quick brown fox"])
+    for page in ("pages/attention.py", "pages/generate.py", "pages/home.py"):
+        at.switch_page(page).run()
+        assert at.session_state["prompt"] == "The quick brown fox"
+    # AppTest drops the entry script's sidebar after switch_page, so check the page itself used the prompt.
+    assert "quick" in at.markdown[1].value
+
+
+def test_a_shared_link_opens_its_prompt_and_model():
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.query_params["prompt"] = "Shared in class"
+    at.query_params["model"] = TINY
+    at.run()
+    assert at.session_state["prompt"] == "Shared in class"
+    assert at.session_state["model_id"] == TINY
+    assert not at.exception
+
+
+def test_an_unknown_model_in_the_link_falls_back_to_the_default():
+    at = AppTest.from_file("../app.py", default_timeout=180)
+    at.query_params["model"] = "gpt-17"
+    at.run()
+    assert at.session_state["model_id"] == "book-124m-seed123"
+    assert not at.exception
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_prompt_gives_a_hint_not_a_traceback(page):
+    at = app(TINY, prompt="").run()
+    at.switch_page(page).run()
+    assert not at.exception
+    if page != "pages/architecture.py":  # the architecture page needs no prompt
+        assert any("Type a prompt" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["🦙🦙 llamas? ¿Qué tal? 你好", "<|endoftext|>The end<|endoftext|>", "*bold* #heading _x_", " ", "a"]
+)
+@pytest.mark.parametrize("page", PAGES)
+def test_awkward_prompts_render_everywhere(page, prompt):
+    at = app(TINY, prompt=prompt).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+
+
+def test_a_prompt_longer_than_the_context_is_cropped_with_a_notice():
+    at = app(TINY, prompt="one two three four " * 30).run()  # 120 tokens, context 64
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception
+    assert any("first 56 tokens were dropped" in w.value for w in at.warning)
+
+
+def test_switching_model_mid_session_keeps_the_prompt_and_page():
+    at = app(prompt="Switch me").run()
+    at.switch_page("pages/attention.py").run()
+    at.sidebar.selectbox[0].select(TINY).run()
+    assert at.session_state["model_id"] == TINY
+    assert at.session_state["prompt"] == "Switch me"
+    assert not at.exception
