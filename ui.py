@@ -99,9 +99,14 @@ def get_model(model_id: str) -> GPTModel:
     return MODEL_CHOICES[model_id].build()
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=16, ttl=3600)
 def get_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
-    """The trace of one prompt, cached per (model id, token ids); tensors are never hashed."""
+    """The trace of one prompt, cached per (model id, token ids); tensors are never hashed.
+
+    A cache_resource rather than cache_data: cache_data would pickle and unpickle the whole trace
+    on every rerun (tens of MB for a short prompt, over a GB at 1024 tokens), while a Trace is
+    read-only, so every session asking for the same prompt can share one.
+    """
     model = get_model(model_id)
     with computing():
         return trace(model, token_ids)
@@ -155,13 +160,28 @@ def explain(markdown: str) -> None:
     st.markdown(markdown)
 
 
-def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download CSV") -> None:
-    st.download_button(label, frame.to_csv(index=False).encode(), file_name=filename, mime="text/csv")
+def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
+    """A download button for a table; the CSV is only written when the button is clicked."""
+    st.download_button(
+        label,
+        data=lambda: frame.to_csv(index=False),
+        file_name=filename,
+        mime="text/csv",
+        key=key or f"csv_{filename}",
+        on_click="ignore",  # downloading needs no rerun of the page
+    )
 
 
-def figure_download(figure, filename: str, label: str = "Download figure (HTML)") -> None:
-    html = figure.to_html(include_plotlyjs="cdn", full_html=True)
-    st.download_button(label, html.encode(), file_name=filename, mime="text/html")
+def figure_download(figure, filename: str, label: str = "Download figure (HTML)", key: str | None = None) -> None:
+    """A download button for an interactive figure; its HTML (~25 ms to build) is made on click only."""
+    st.download_button(
+        label,
+        data=lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),
+        file_name=filename,
+        mime="text/html",
+        key=key or f"figure_{filename}",
+        on_click="ignore",
+    )
 
 
 def _on_prompt_change() -> None:

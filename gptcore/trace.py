@@ -37,7 +37,7 @@ class Trace:
     Every name in LAYER_FIELDS is also an attribute holding all layers at once, shape (L, ...):
     ``trace.resid_pre`` is (L, T, d), ``trace.attn_weights`` is (L, H, T, T). Those stacks are
     built on first use; ``trace.layer(field, i)`` and ``trace.attention(i)`` read one layer
-    without building them.
+    without building them. All arrays are read-only, so one Trace can be shared safely.
     """
 
     token_ids: np.ndarray  # (T,) the ids that were fed in (after cropping)
@@ -57,7 +57,7 @@ class Trace:
         if name not in LAYER_FIELDS:
             raise AttributeError(f"Trace has no attribute {name!r}")
         if name not in self._stacked:
-            self._stacked[name] = np.stack(self.layers[name])  # (L, ...)
+            self._stacked[name] = _read_only(np.stack(self.layers[name]))  # (L, ...)
         return self._stacked[name]
 
     @property
@@ -95,6 +95,11 @@ class Trace:
         return exp / exp.sum()
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # a Trace is a record: shared between sessions, never edited
+    return array
+
+
 def _as_token_ids(token_ids: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
     ids = torch.as_tensor(np.asarray(token_ids) if not isinstance(token_ids, torch.Tensor) else token_ids)
     if ids.dim() == 2 and ids.shape[0] == 1:
@@ -105,7 +110,7 @@ def _as_token_ids(token_ids: Sequence[int] | np.ndarray | torch.Tensor) -> torch
         raise ValueError("token ids are empty: type at least one token to trace")
     if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.dtype.is_complex:
         raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
-    return ids.long()
+    return ids.to(torch.long, copy=True)  # the trace keeps its own copy of the ids
 
 
 def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor) -> Trace:
@@ -126,7 +131,7 @@ def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor)
     tensors = recorder.tensors
 
     def get(name: str) -> np.ndarray:
-        return tensors[name][0].numpy()  # drop the batch axis; shares memory, no copy
+        return _read_only(tensors[name][0].numpy())  # drop the batch axis; shares memory, no copy
 
     def per_layer(name: str) -> list[np.ndarray]:
         arrays = [get(f"trf_blocks.{layer}.{LAYER_FIELDS[name]}") for layer in range(model.cfg.n_layers)]
@@ -134,14 +139,14 @@ def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor)
         return [a[..., 0] for a in arrays] if name.endswith(("_mean", "_var")) else arrays
 
     return Trace(
-        token_ids=ids.numpy(),
+        token_ids=_read_only(ids.numpy()),
         n_cropped=n_cropped,
         tok_emb=get("hook_tok_emb"),
-        pos_emb=tensors["hook_pos_emb"].numpy(),  # recorded without a batch axis
+        pos_emb=_read_only(tensors["hook_pos_emb"].numpy()),  # recorded without a batch axis
         embeddings=get("hook_embed"),
         layers={name: per_layer(name) for name in LAYER_FIELDS},
         final_norm_mean=get("final_norm.hook_mean")[..., 0],
         final_norm_var=get("final_norm.hook_var")[..., 0],
         final_norm_out=get("final_norm.hook_out"),
-        logits=logits[0].numpy(),
+        logits=_read_only(logits[0].numpy()),
     )

@@ -34,6 +34,15 @@ def test_shapes(tiny_model, prompt_ids):
         t.not_a_field  # noqa: B018
 
 
+def test_trace_arrays_are_read_only(tiny_model, prompt_ids):
+    t = trace(tiny_model, prompt_ids)
+    for array in (t.logits, t.attention(0), t.resid_pre, t.norm1_mean, t.token_ids, t.pos_emb):
+        with pytest.raises(ValueError, match="read-only"):
+            array[..., 0] = 0
+    prompt_ids[0] = 0  # changing the caller's tensor afterwards does not change the record
+    assert t.token_ids[0] != 0
+
+
 def test_trace_survives_pickling(tiny_model, prompt_ids):
     # st.cache_data stores traces pickled; the lazily stacked fields must come back intact.
     t = trace(tiny_model, prompt_ids)
