@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -58,3 +59,65 @@ def parameter_breakdown(model: GPTModel) -> list[tuple[str, int]]:
         ("final norm", count_parameters(model.final_norm)),
         ("output head (out_head)", model.out_head.weight.numel()),
     ]
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    """One weight-holding part of the model, with its parameters summed over every block."""
+
+    group: str  # "embeddings", "transformer blocks", "final norm" or "output head"
+    part: str  # within the blocks: "attention", "feed-forward" or "layer norms"; else the group
+    component: str  # a readable name with the book's attribute, e.g. "query projection (W_query)"
+    module: str  # the module's path, block index as *: "trf_blocks.*.att.W_query"
+    shapes: str  # its tensors' shapes in one copy, e.g. "weight (768, 768), bias (768,)"
+    per_copy: int  # parameters in one copy (one block for block parts)
+    copies: int  # how many copies: n_layers for the parts of a block, 1 otherwise
+    parameters: int  # per_copy * copies
+
+
+# module path (block index as *) -> (group, part, readable name)
+_PARAMETER_NAMES: dict[str, tuple[str, str, str]] = {
+    "tok_emb": ("embeddings", "embeddings", "token embedding (tok_emb)"),
+    "pos_emb": ("embeddings", "embeddings", "position embedding (pos_emb)"),
+    "trf_blocks.*.norm1": ("transformer blocks", "layer norms", "LayerNorm 1 (norm1)"),
+    "trf_blocks.*.att.W_query": ("transformer blocks", "attention", "query projection (W_query)"),
+    "trf_blocks.*.att.W_key": ("transformer blocks", "attention", "key projection (W_key)"),
+    "trf_blocks.*.att.W_value": ("transformer blocks", "attention", "value projection (W_value)"),
+    "trf_blocks.*.att.out_proj": ("transformer blocks", "attention", "output projection (out_proj)"),
+    "trf_blocks.*.norm2": ("transformer blocks", "layer norms", "LayerNorm 2 (norm2)"),
+    "trf_blocks.*.ff.fc_in": ("transformer blocks", "feed-forward", "expand to 4 x emb_dim (ff.fc_in)"),
+    "trf_blocks.*.ff.fc_out": ("transformer blocks", "feed-forward", "project back to emb_dim (ff.fc_out)"),
+    "final_norm": ("final norm", "final norm", "final LayerNorm (final_norm)"),
+    "out_head": ("output head", "output head", "output head (out_head)"),
+}
+_BLOCK_INDEX = re.compile(r"^trf_blocks\.(\d+)(?=\.)")
+
+
+def parameter_rows(model: GPTModel) -> list[ParameterRow]:
+    """Every module that holds weights, in the order the data flows, summed over the blocks.
+
+    Attention is split into its query, key, value and output projections and the feed-forward
+    into its two Linear layers. Biases are included where the config has them (qkv_bias), so
+    the rows always add up to count_parameters(model). Works on a "meta" model too.
+    """
+    per_module: dict[str, dict[str, tuple[int, ...]]] = {}  # module -> tensor name -> shape
+    totals: dict[str, int] = {}
+    blocks: dict[str, set[int]] = {}
+    for name, parameter in model.named_parameters():
+        module, _, tensor = name.rpartition(".")
+        match = _BLOCK_INDEX.match(module)
+        if match:  # trf_blocks.3.att.W_query -> trf_blocks.*.att.W_query, remembering block 3
+            module = "trf_blocks.*" + module[match.end() :]
+            blocks.setdefault(module, set()).add(int(match.group(1)))
+        per_module.setdefault(module, {})[tensor] = tuple(parameter.shape)
+        totals[module] = totals.get(module, 0) + parameter.numel()
+
+    order = {module: i for i, module in enumerate(_PARAMETER_NAMES)}
+    rows = []
+    for module in sorted(per_module, key=lambda m: order.get(m, len(order))):
+        group, part, component = _PARAMETER_NAMES.get(module, ("other", "other", module))
+        copies = len(blocks.get(module, {0}))
+        shapes = ", ".join(f"{tensor} {shape}" for tensor, shape in per_module[module].items())
+        total = totals[module]
+        rows.append(ParameterRow(group, part, component, module, shapes, total // copies, copies, total))
+    return rows
