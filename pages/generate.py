@@ -1,6 +1,275 @@
-"""Placeholder until this page is written."""
+"""Generate: watch the model write, one token at a time, and see what it was choosing between."""
 
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
 import streamlit as st
+import torch
 
-st.title("generate")
-st.info("This page is being built.")
+import ui
+from gptcore import Step, generate_steps
+from gptcore.lens import candidates_frame, split_generated_text, steps_frame
+
+RESULT_KEY = "generate_steps_result"  # plain session key: survives reruns and page switches
+STEP_SLIDER_KEY = "generate_step_slider"
+MAX_NEW_TOKENS = 200  # enough to watch; keeps one student from holding the model for minutes
+LIVE_PROMPT_CHARS = 1_500  # while streaming, show only the prompt's tail: the page resends the text every step
+LIVE_CHART_INTERVAL_S = 0.4  # redraw the live chart at most this often while streaming
+TOP_K_OPTIONS = ["off", *range(1, 101)]
+TOP_P_OPTIONS = ["off", *(round(0.05 * i, 2) for i in range(1, 21))]
+CHOSEN_COLOUR, OTHER_COLOUR = "#d62728", "#9ecae1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    greedy: bool
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    max_new_tokens: int
+    seed: int
+    num_candidates: int
+
+    def describe(self) -> str:
+        if self.greedy:
+            return "greedy (always the most likely token)"
+        top_k = "off" if self.top_k is None else self.top_k
+        top_p = "off" if self.top_p is None else self.top_p
+        return f"sampling, temperature {self.temperature:g}, top-k {top_k}, top-p {top_p}, seed {self.seed}"
+
+
+def read_controls() -> Settings:
+    mode = st.radio("Decoding", ["greedy", "sampling"], horizontal=True, key="generate_mode")
+    greedy = mode == "greedy"
+    left, middle, right = st.columns(3)
+    with left:
+        temperature = st.slider(
+            "Temperature",
+            0.1,
+            2.0,
+            1.0,
+            step=0.05,
+            disabled=greedy,
+            key="generate_temperature",
+            help="Divides the scores before softmax: below 1 sharpens the distribution, above 1 flattens it.",
+        )
+        seed = st.number_input(
+            "Seed",
+            min_value=0,
+            max_value=2**31 - 1,
+            value=123,
+            step=1,
+            disabled=greedy,
+            key="generate_seed",
+            help="The same seed and settings draw the same tokens again.",
+        )
+    with middle:
+        top_k = st.select_slider(
+            "Top-k",
+            TOP_K_OPTIONS,
+            value="off",
+            disabled=greedy,
+            key="generate_top_k",
+            help="Keep only the k most likely tokens before drawing.",
+        )
+        top_p = st.select_slider(
+            "Top-p",
+            TOP_P_OPTIONS,
+            value="off",
+            disabled=greedy,
+            key="generate_top_p",
+            help="Keep the fewest most likely tokens whose probabilities add up to p.",
+        )
+    with right:
+        max_new_tokens = st.number_input(
+            "New tokens", min_value=1, max_value=MAX_NEW_TOKENS, value=20, step=1, key="generate_max_new_tokens"
+        )
+        num_candidates = st.slider("Candidates shown per step", 3, 25, 10, key="generate_num_candidates")
+    return Settings(
+        greedy=greedy,
+        temperature=float(temperature),
+        top_k=None if top_k == "off" else int(top_k),
+        top_p=None if top_p == "off" else float(top_p),
+        max_new_tokens=int(max_new_tokens),
+        seed=int(seed),
+        num_candidates=int(num_candidates),
+    )
+
+
+def text_html(prompt_text: str, generated_text: str) -> str:
+    """The text as literal characters: escaped, in a <pre>, the generated part highlighted."""
+    return (
+        '<pre style="white-space: pre-wrap; overflow-wrap: anywhere; padding: 0.75rem 1rem; margin: 0; '
+        'border-radius: 0.5rem; background: rgba(128, 128, 128, 0.12); font-size: 0.95rem;">'
+        f'<span style="opacity: 0.6">{html.escape(prompt_text)}</span>'
+        f'<span style="background: rgba(255, 190, 0, 0.35); border-radius: 0.2rem">{html.escape(generated_text)}</span>'
+        "</pre>"
+    )
+
+
+def percent(probability: float) -> str:
+    """Three significant digits: an untrained model's 0.0002 reads 0.02%, not 0.00%."""
+    return f"{probability * 100:.3g}%"
+
+
+def step_figure(step: Step) -> go.Figure:
+    frame = candidates_frame(step)
+    figure = go.Figure(
+        go.Bar(
+            x=frame["probability"],
+            y=frame["bar"],
+            orientation="h",
+            marker_color=[CHOSEN_COLOUR if chosen else OTHER_COLOUR for chosen in frame["chosen"]],
+            text=[percent(p) for p in frame["probability"]],
+            textposition="auto",
+            customdata=frame["token id"],
+            hovertemplate="%{y}<br>id %{customdata}<br>probability %{x:.3p}<extra></extra>",
+        )
+    )
+    chosen = frame[frame["chosen"]].iloc[0]
+    figure.update_layout(
+        title=f"Step {step.index + 1}: chose {chosen['token']} (rank {step.rank}, {percent(step.prob)})",
+        height=140 + 24 * len(frame),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="probability",
+    )
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure
+
+
+def run_generation(prompt_ids: list[int], settings: Settings) -> None:
+    """Generate step by step, redrawing the text and the latest step's chart as each token arrives.
+
+    The steps are saved in the session after every token, so a student who interrupts the run
+    (by touching any control) keeps what was written so far.
+    """
+    model = ui.current_model()
+    steps: list[Step] = []
+    st.session_state.pop(STEP_SLIDER_KEY, None)  # a new run starts its step slider at step 1
+    st.session_state[RESULT_KEY] = {
+        "model_id": ui.current_model_id(),
+        "prompt_ids": tuple(prompt_ids),
+        "settings": settings,
+        "steps": steps,
+    }
+    iterator = generate_steps(
+        model,
+        torch.tensor([prompt_ids]),  # (1, T); generate_steps crops it to the context itself
+        settings.max_new_tokens,
+        context_size=model.cfg.context_length,
+        temperature=0.0 if settings.greedy else settings.temperature,
+        top_k=None if settings.greedy else settings.top_k,
+        top_p=None if settings.greedy else settings.top_p,
+        seed=settings.seed,
+        num_candidates=settings.num_candidates,
+    )
+    prompt_text, _ = split_generated_text(prompt_ids, [])
+    shown_prompt = prompt_text if len(prompt_text) <= LIVE_PROMPT_CHARS else "…" + prompt_text[-LIVE_PROMPT_CHARS:]
+    progress_slot, text_slot, chart_slot = st.empty(), st.empty(), st.empty()
+    last_chart_time = 0.0
+    while True:
+        with ui.computing():  # one step per turn, so other students' pages interleave with this run
+            step = next(iterator, None)
+        if step is None:
+            break
+        steps.append(step)
+        _, generated_text = split_generated_text([], [s.token_id for s in steps])
+        progress_slot.progress(
+            len(steps) / settings.max_new_tokens, text=f"Token {len(steps)} of {settings.max_new_tokens}"
+        )
+        text_slot.html(text_html(shown_prompt, generated_text))
+        if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S:
+            # Each new chart is a new element the browser must draw: at most a few per second stay readable.
+            chart_slot.plotly_chart(step_figure(step), width="stretch", key=f"generate_live_chart_{step.index}")
+            last_chart_time = time.monotonic()
+    for slot in (progress_slot, text_slot, chart_slot):
+        slot.empty()  # the finished view below replaces the live one
+
+
+def current_result(prompt_ids: list[int]) -> dict | None:
+    """The stored generation, if it belongs to this prompt and model; a stale one is discarded."""
+    result = st.session_state.get(RESULT_KEY)
+    if result is None:
+        return None
+    if result["model_id"] != ui.current_model_id() or result["prompt_ids"] != tuple(prompt_ids):
+        del st.session_state[RESULT_KEY]
+        st.session_state.pop(STEP_SLIDER_KEY, None)
+        return None
+    return result if result["steps"] else None
+
+
+def show_result(result: dict) -> None:
+    steps: list[Step] = result["steps"]
+    settings: Settings = result["settings"]
+    prompt_text, generated_text = split_generated_text(result["prompt_ids"], [step.token_id for step in steps])
+
+    st.subheader("The text")
+    st.html(text_html(prompt_text, generated_text))
+    finished = (
+        "" if len(steps) == settings.max_new_tokens else f" (stopped early: {len(steps)} of {settings.max_new_tokens})"
+    )
+    st.caption(
+        f"Grey: your prompt. Highlighted: the {len(steps)} tokens the model wrote{finished}, decoding by "
+        f"{settings.describe()}. Every character is shown as it is, spaces and symbols included."
+    )
+    with st.expander("Plain text to copy"):
+        st.code(prompt_text + generated_text, language=None, wrap_lines=True)
+
+    st.subheader("Step by step")
+    step_number = 1
+    if len(steps) > 1:
+        step_number = st.slider("Step", 1, len(steps), 1, key=STEP_SLIDER_KEY)
+    figure = step_figure(steps[step_number - 1])
+    st.plotly_chart(figure, width="stretch", key="generate_step_chart")
+    st.caption(
+        "The most likely next tokens at this step, after temperature, top-k and top-p; red is the token that was "
+        "chosen. With sampling it need not be the longest bar."
+    )
+    st.download_button(
+        "Download figure (HTML)",
+        data=lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),  # built only when clicked
+        file_name=f"generation_step_{step_number}.html",
+        mime="text/html",
+        key="generate_step_chart_html",
+        on_click="ignore",
+    )
+
+    frame = steps_frame(steps)
+    st.dataframe(
+        frame,
+        width="stretch",
+        hide_index=True,
+        column_config={"probability": st.column_config.NumberColumn(format="%.3g")},  # 0.35 and 2e-4 alike
+        key="generate_steps_table",
+    )
+    st.caption("One row per new token: its probability when it was chosen, and its rank (1 = most likely).")
+    ui.csv_download(frame, "generation_steps.csv")
+
+
+st.title("Generate")
+ui.explain(
+    "A GPT writes one token at a time: it reads the text so far, turns its last position into a probability "
+    "for every token in the vocabulary, picks one, appends it, and repeats. *Greedy* decoding always takes the "
+    "most likely token; *sampling* draws at random from the probabilities, which temperature, top-k and top-p "
+    "reshape first. Press **Generate** and watch each choice."
+)
+
+ids = ui.prompt_token_ids()
+context_length = ui.current_model().cfg.context_length
+if len(ids) > context_length:
+    st.info(
+        f"The prompt has {len(ids)} tokens but this model reads at most {context_length}: at each step it sees "
+        f"only the last {context_length} tokens of the text so far."
+    )
+chosen_settings = read_controls()
+if st.button("Generate", key="generate_button", type="primary"):
+    run_generation(ids, chosen_settings)
+stored = current_result(ids)
+if stored is not None:
+    show_result(stored)
+else:
+    st.caption("Nothing generated yet for this prompt and model: choose the settings and press **Generate**.")

@@ -1,6 +1,281 @@
-"""Placeholder until this page is written."""
+"""Residual stream and gradients: the stream's size, the logit lens, and why shortcuts matter."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("residual")
-st.info("This page is being built.")
+import ui
+from gptcore import Trace, gradient_norms, shortcut_experiment
+from gptcore.lens import (
+    lens_position_frame,
+    lens_top_k,
+    lens_top_labels,
+    residual_norms,
+    residual_stream,
+    shortcut_experiment_frame,
+    shortcut_gradient_frame,
+    stream_names,
+)
+
+LENS_K = 5  # candidates per stream place in the logit lens
+MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narrow to print labels
+SETTING_COLOURS = {"shortcuts on": "#1f77b4", "shortcuts off": "#d62728"}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_logit_lens(model_id: str, token_ids: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """logit_lens per (model id, token ids), one stream place per turn at the model.
+
+    A long prompt on the 124M model takes tens of seconds in all; other sessions get turns between places.
+    """
+    model = ui.get_model(model_id)
+    stream = residual_stream(ui.get_trace(model_id, token_ids))  # (L + 1, T, d)
+    places = []
+    for residual in stream:
+        with ui.computing():
+            places.append(lens_top_k(model, residual, k=LENS_K))
+    return np.stack([ids for ids, _ in places]), np.stack([probs for _, probs in places])  # (L + 1, T, k) each
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_gradient_frame(model_id: str, token_ids: tuple[int, ...]) -> pd.DataFrame:
+    """Gradient norms with shortcuts on and off; each backward pass takes its own turn at the model."""
+    model = ui.get_model(model_id)
+    with ui.computing():
+        with_shortcut = gradient_norms(model, token_ids, use_shortcut=True)
+    with ui.computing():
+        without_shortcut = gradient_norms(model, token_ids, use_shortcut=False)
+    return shortcut_gradient_frame(with_shortcut, without_shortcut)
+
+
+@st.cache_data(show_spinner=False)
+def cached_shortcut_experiment() -> pd.DataFrame:
+    return shortcut_experiment_frame(shortcut_experiment(True), shortcut_experiment(False))
+
+
+def compact_layout(figure: go.Figure, height: int) -> go.Figure:
+    return figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+
+
+def figure_download(figure: go.Figure, filename: str, key: str) -> None:
+    """Like ui.figure_download, but the HTML is only built when clicked: to_html costs ~25 ms per figure."""
+    st.download_button(
+        "Download figure (HTML)",
+        data=lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),
+        file_name=filename,
+        mime="text/html",
+        key=key,
+        on_click="ignore",
+    )
+
+
+def lines_by_setting(frame: pd.DataFrame, x: str, y: str) -> list[go.Scatter]:
+    """One line per shortcut setting (graph_objects: plotly.express takes ~40 ms per figure)."""
+    return [
+        go.Scatter(x=part[x], y=part[y], name=setting, mode="lines+markers", line={"color": SETTING_COLOURS[setting]})
+        for setting, part in frame.groupby("setting", sort=False)
+    ]
+
+
+def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str]) -> None:
+    st.subheader("How big is the stream at each layer?")
+    norms = residual_norms(trace)  # (L + 1, T)
+    heatmap = go.Figure(
+        go.Heatmap(
+            z=norms,
+            x=token_axis,
+            y=streams,
+            colorscale="Viridis",
+            colorbar={"title": "norm"},
+            hovertemplate="%{y}<br>token %{x}<br>norm %{z:.2f}<extra></extra>",
+        )
+    )
+    heatmap.update_yaxes(autorange="reversed", type="category")
+    heatmap.update_xaxes(type="category")
+    compact_layout(heatmap, height=max(300, 28 * len(streams) + 120))
+    st.plotly_chart(heatmap, width="stretch", key="residual_norm_heatmap")
+    st.caption(
+        "Each cell is the length (L2 norm) of one token's residual vector: rows go down through the model, "
+        "columns are the prompt's tokens. Brighter means a longer vector."
+    )
+
+    line = go.Figure(go.Scatter(x=streams, y=norms.mean(axis=1), mode="lines+markers"))
+    line.update_xaxes(type="category")
+    line.update_yaxes(title="mean norm")
+    compact_layout(line, height=320)
+    st.plotly_chart(line, width="stretch", key="residual_norm_line")
+    st.caption("The average length over all tokens at each place in the stream: each block adds to the sum.")
+
+    table = pd.DataFrame(norms, columns=token_axis)
+    table.insert(0, "stream", streams)
+    left, right = st.columns(2)
+    with left:
+        ui.csv_download(table, "residual_norms.csv")
+    with right:
+        figure_download(heatmap, "residual_norms.html", key="residual_norms_html")
+
+
+def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> None:
+    st.subheader("Logit lens: what would each layer predict?")
+    st.markdown(
+        "The last step of the model turns the stream leaving the last block into next-token scores with the "
+        "final LayerNorm and the output head. The *logit lens* applies those same two steps to the stream at "
+        "every earlier layer too, as if the model stopped there."
+    )
+    with st.spinner("Reading every layer through the output head…"):
+        ids, probs = cached_logit_lens(ui.current_model_id(), tuple(int(i) for i in trace.token_ids))
+    top_labels = lens_top_labels(ids)  # (L + 1, T)
+    show_cell_text = trace.num_tokens <= MAX_CELL_TEXT_TOKENS
+    heatmap = go.Figure(
+        go.Heatmap(
+            z=probs[..., 0],
+            x=token_axis,
+            y=streams,
+            text=top_labels,
+            texttemplate="%{text}" if show_cell_text else None,
+            textfont={"size": 10},
+            colorscale="Blues",
+            colorbar={"title": "top-1 prob."},
+            hovertemplate="%{y}<br>after %{x}<br>top token %{text}<br>probability %{z:.3p}<extra></extra>",
+        )
+    )
+    heatmap.update_yaxes(autorange="reversed", type="category")
+    heatmap.update_xaxes(type="category")
+    compact_layout(heatmap, height=max(320, 30 * len(streams) + 140))
+    st.plotly_chart(heatmap, width="stretch", key="residual_lens_heatmap")
+    st.caption(
+        "Each cell is the single most likely next token if the model read its prediction off that layer, "
+        "after that column's token; darker blue means more confident. The bottom row is the model's real prediction."
+        + ("" if show_cell_text else " Hover over a cell to see its token (the prompt is too long to print them).")
+    )
+
+    positions = list(range(trace.num_tokens))
+    position = st.selectbox(
+        "Position to inspect",
+        positions,
+        index=len(positions) - 1,
+        format_func=lambda p: token_axis[p],
+        key="residual_lens_position",
+    )
+    frame = lens_position_frame(ids, probs, position)
+    wide = frame.assign(
+        cell=[f"{t}  ({p * 100:.3g}%)" for t, p in zip(frame["token"], frame["probability"], strict=True)]
+    )
+    wide = wide.pivot(index="stream", columns="rank", values="cell").loc[streams]  # keep the model's order
+    wide.columns = [f"top {rank}" for rank in wide.columns]
+    st.dataframe(wide, width="stretch", key="residual_lens_table")
+    st.caption(
+        # No token text in markdown: a token such as "**" or "$" would be formatted instead of shown.
+        f"The {LENS_K} most likely next tokens after the chosen position, one row per layer, with probabilities."
+    )
+    left, right = st.columns(2)
+    with left:
+        ui.csv_download(frame, f"logit_lens_position_{position}.csv")
+    with right:
+        figure_download(heatmap, "logit_lens.html", key="residual_lens_html")
+
+
+def log_line(frame: pd.DataFrame, column: str, title: str) -> go.Figure:
+    figure = go.Figure(lines_by_setting(frame, "block", column))
+    figure.update_layout(title=title, legend={"orientation": "h", "y": -0.2})
+    figure.update_xaxes(dtick=1, title="block")
+    figure.update_yaxes(type="log", dtick="D2", tickformat="~g", title=column)  # ticks at 1, 2, 5 x 10^n
+    return compact_layout(figure, height=360)
+
+
+def show_gradients(trace: Trace) -> None:
+    st.subheader("Gradients with and without shortcut connections")
+    st.markdown(
+        "Training nudges every weight against the gradient of the loss: how wrong the model was about each "
+        "next token of your prompt. The gradient flows backwards from the output to the first block. When it "
+        "passes through many layers it can shrink at each one until the early layers hardly learn at all: "
+        "that is the **vanishing gradient** problem. Shortcut connections (adding a block's input to its "
+        "output) give the gradient a direct path back."
+    )
+    if trace.num_tokens < 2:
+        st.info(
+            "The loss needs at least two tokens: one to read and one to predict. Add a word to the prompt "
+            "to see the gradients."
+        )
+        return
+    with st.spinner("Computing the loss and its gradients, with shortcuts on and off…"):
+        frame = cached_gradient_frame(ui.current_model_id(), tuple(int(i) for i in trace.token_ids))
+    losses = frame.groupby("setting", sort=False)["loss"].first()
+    metric_columns = st.columns(len(losses))
+    for column, (setting, loss) in zip(metric_columns, losses.items(), strict=True):
+        column.metric(f"Loss, {setting}", f"{loss:.3f}")
+
+    params_figure = log_line(frame, "parameter gradient norm", "Gradient of each block's weights")
+    resid_figure = log_line(frame, "residual gradient norm", "Gradient of the stream entering each block")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(params_figure, width="stretch", key="residual_param_grads")
+        st.caption("Size (L2 norm) of the gradient of all weights in each block; the y axis is logarithmic.")
+        figure_download(params_figure, "parameter_gradients.html", key="residual_param_grads_html")
+    with right:
+        st.plotly_chart(resid_figure, width="stretch", key="residual_stream_grads")
+        st.caption("Gradient of the residual stream entering each block, per token, summed over the tokens.")
+        figure_download(resid_figure, "residual_gradients.html", key="residual_stream_grads_html")
+    st.caption(
+        "Block 0 is nearest the input, so its gradient has travelled furthest. This GPT normalises the stream "
+        "before each sublayer, which keeps gradients from fading as fast as in the toy network below."
+    )
+    ui.csv_download(frame, "gradient_norms.csv")
+
+
+def show_toy_experiment() -> None:
+    st.subheader("The book's five-layer experiment")
+    st.markdown(
+        "A tiny network of five layers, one input, one target. Without shortcuts, the gradient shrinks "
+        "as it travels back towards layer 1; with them, every layer gets a useful gradient."
+    )
+    frame = cached_shortcut_experiment()
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=part["layer"], y=part["mean absolute gradient"], name=setting, marker_color=SETTING_COLOURS[setting]
+            )
+            for setting, part in frame.groupby("setting", sort=False)
+        ]
+    )
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(dtick=1, title="layer")
+    figure.update_yaxes(
+        type="log", dtick=1, tickformat="~g", title="mean absolute gradient"
+    )  # one tick per power of ten
+    compact_layout(figure, height=360)
+    st.plotly_chart(figure, width="stretch", key="residual_toy_chart")
+    st.caption("Mean absolute gradient of each layer's weights (log scale): layer 1 is nearest the input.")
+    wide = frame.pivot(index="layer", columns="setting", values="mean absolute gradient")
+    scientific = st.column_config.NumberColumn(format="%.3e")  # the values span four powers of ten
+    st.dataframe(
+        wide[list(SETTING_COLOURS)],
+        width="stretch",
+        column_config=dict.fromkeys(SETTING_COLOURS, scientific),
+        key="residual_toy_table",
+    )
+    left, right = st.columns(2)
+    with left:
+        ui.csv_download(frame, "shortcut_experiment.csv")
+    with right:
+        figure_download(figure, "shortcut_experiment.html", key="residual_toy_html")
+
+
+st.title("Residual stream and gradients")
+ui.explain(
+    "Every block reads the *residual stream*, a running vector for each token, and adds its own "
+    "contribution back into it instead of replacing it. This page follows that stream from the embeddings to "
+    "the output: how long its vectors grow, what the model would already predict from the stream at each "
+    "layer, and how the error signal travels back through it during training."
+)
+
+current = ui.current_trace()
+axis_labels = ui.labels(current.token_ids)
+stream_labels = stream_names(current.n_layers)
+show_residual_norms(current, axis_labels, stream_labels)
+show_logit_lens(current, axis_labels, stream_labels)
+show_gradients(current)
+show_toy_experiment()

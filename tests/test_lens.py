@@ -1,0 +1,190 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from gptcore import (
+    PRESETS,
+    Candidate,
+    GradientReport,
+    Step,
+    build_model,
+    generate,
+    generate_steps,
+    get_tokenizer,
+    lens,
+    token_labels,
+    trace,
+)
+from gptcore.lens import (
+    candidates_frame,
+    lens_position_frame,
+    lens_top_k,
+    lens_top_labels,
+    logit_lens,
+    residual_norms,
+    residual_stream,
+    shortcut_experiment_frame,
+    shortcut_gradient_frame,
+    split_generated_text,
+    steps_frame,
+    stream_names,
+)
+
+
+@pytest.fixture
+def tiny_trace(tiny_model, prompt_ids):
+    return trace(tiny_model, prompt_ids)
+
+
+def test_residual_stream_runs_from_the_embeddings_to_the_last_blocks_output(tiny_trace):
+    stream = residual_stream(tiny_trace)
+    n_tokens, width = tiny_trace.embeddings.shape
+    assert stream.shape == (tiny_trace.n_layers + 1, n_tokens, width)
+    np.testing.assert_array_equal(stream[0], tiny_trace.embeddings)
+    np.testing.assert_array_equal(stream[1], tiny_trace.layer("resid_post", 0))  # block 1 reads block 0's output
+    np.testing.assert_array_equal(stream[-1], tiny_trace.layer("resid_post", -1))
+    norms = residual_norms(tiny_trace)
+    assert norms.shape == (tiny_trace.n_layers + 1, n_tokens)
+    np.testing.assert_allclose(norms[0, 2], np.sqrt((tiny_trace.embeddings[2].astype(np.float64) ** 2).sum()))
+    assert stream_names(2) == ["enters block 0", "enters block 1", "leaves block 1"]
+
+
+def test_last_lens_entry_is_the_models_own_top_k(tiny_model, tiny_trace):
+    ids, probs = logit_lens(tiny_model, tiny_trace, k=5)
+    expected_ids = np.argsort(-tiny_trace.logits, axis=-1, kind="stable")[:, :5]  # (T, 5)
+    np.testing.assert_array_equal(ids[-1], expected_ids)
+    expected_probs = np.stack([tiny_trace.probabilities(t)[expected_ids[t]] for t in range(tiny_trace.num_tokens)])
+    np.testing.assert_allclose(probs[-1], expected_probs, rtol=1e-5, atol=1e-9)
+
+
+def test_lens_shapes_and_probabilities_are_sorted_and_in_range(tiny_model, tiny_trace):
+    ids, probs = logit_lens(tiny_model, tiny_trace, k=7)
+    assert ids.shape == probs.shape == (tiny_trace.n_layers + 1, tiny_trace.num_tokens, 7)
+    assert ids.dtype == np.int64
+    assert ((ids >= 0) & (ids < tiny_model.cfg.vocab_size)).all()
+    assert ((probs > 0) & (probs <= 1)).all()
+    assert (np.diff(probs, axis=-1) <= 0).all()  # most likely first
+    assert (probs.sum(axis=-1) <= 1 + 1e-9).all()
+    assert len({tuple(row) for row in ids.reshape(-1, 7)}) > 1  # not one answer copied everywhere
+
+
+def test_first_lens_entry_reads_the_embeddings_through_the_output_head(tiny_model, tiny_trace):
+    with torch.no_grad():
+        logits = tiny_model.out_head(tiny_model.final_norm(torch.from_numpy(tiny_trace.embeddings)))  # (T, vocab)
+    ids, probs = logit_lens(tiny_model, tiny_trace, k=3)
+    expected = torch.softmax(logits.double(), dim=-1).topk(3)
+    np.testing.assert_array_equal(ids[0], expected.indices.numpy())
+    np.testing.assert_allclose(probs[0], expected.values.numpy(), rtol=1e-5)
+
+
+def test_lens_leaves_the_model_alone_and_handles_a_one_token_prompt(tiny_model):
+    before = {name: tensor.clone() for name, tensor in tiny_model.state_dict().items()}
+    one_token = trace(tiny_model, [50256])  # "<|endoftext|>" alone
+    ids, probs = logit_lens(tiny_model, one_token, k=5)
+    assert ids.shape == probs.shape == (3, 1, 5)
+    np.testing.assert_array_equal(ids[-1], np.argsort(-one_token.logits, axis=-1)[:, :5])
+    assert not tiny_model.training
+    assert all(p.grad is None for p in tiny_model.parameters())
+    after = tiny_model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_lens_rejects_a_trace_from_another_model_and_a_bad_k(tiny_model, tiny_trace):
+    other = build_model(replace(PRESETS["tiny"], n_layers=3), seed=1)
+    with pytest.raises(ValueError, match="trace the prompt with this model"):
+        logit_lens(other, tiny_trace)
+    with pytest.raises(ValueError, match="k must be between"):
+        logit_lens(tiny_model, tiny_trace, k=0)
+
+
+def test_lens_gives_the_same_answer_in_chunks_of_positions(tiny_model, tiny_trace, monkeypatch):
+    whole_ids, whole_probs = lens_top_k(tiny_model, tiny_trace.embeddings, k=4)
+    monkeypatch.setattr(lens, "LENS_CHUNK", 3)  # 8 tokens -> chunks of 3, 3 and 2
+    chunked_ids, chunked_probs = lens_top_k(tiny_model, tiny_trace.embeddings, k=4)
+    np.testing.assert_array_equal(chunked_ids, whole_ids)
+    np.testing.assert_allclose(chunked_probs, whole_probs, rtol=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        lens_top_k(tiny_model, np.zeros((4, 16), dtype=np.float32))
+
+
+def test_position_frame_lists_each_places_top_tokens(tiny_model, tiny_trace):
+    ids, probs = logit_lens(tiny_model, tiny_trace, k=4)
+    frame = lens_position_frame(ids, probs, position=-1)
+    assert len(frame) == (tiny_trace.n_layers + 1) * 4
+    assert frame["stream"].iloc[0] == "enters block 0" and frame["stream"].iloc[-1] == "leaves block 1"
+    assert frame["rank"].tolist()[:4] == [1, 2, 3, 4]
+    last_place = frame[frame["stream"] == "leaves block 1"]
+    assert last_place["token id"].tolist() == ids[-1, -1].tolist()
+    assert last_place["token"].tolist() == token_labels(ids[-1, -1].tolist())
+    np.testing.assert_allclose(last_place["probability"], probs[-1, -1])
+    with pytest.raises(ValueError, match="does not exist"):
+        lens_position_frame(ids, probs, position=tiny_trace.num_tokens)
+    labels = lens_top_labels(ids)
+    assert labels.shape == ids.shape[:2]
+    assert labels[-1, 0] == token_labels([int(ids[-1, 0, 0])])[0]
+
+
+def _report(use_shortcut: bool, scale: float) -> GradientReport:
+    return GradientReport(
+        use_shortcut=use_shortcut,
+        loss=2.5 * scale,
+        param_grad_norm=np.array([1.0, 2.0]) * scale,
+        resid_grad_norm=np.array([[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]) * scale,  # (L=2, T=3)
+        embedding_grad_norm=0.5,
+    )
+
+
+def test_gradient_frame_sums_token_norms_per_block():
+    frame = shortcut_gradient_frame(_report(True, 1.0), _report(False, 10.0))
+    assert frame["setting"].tolist() == ["shortcuts on"] * 2 + ["shortcuts off"] * 2
+    assert frame["block"].tolist() == [0, 1, 0, 1]
+    np.testing.assert_allclose(frame["residual gradient norm"], [0.6, 3.0, 6.0, 30.0])
+    np.testing.assert_allclose(frame["parameter gradient norm"], [1.0, 2.0, 10.0, 20.0])
+    assert frame["loss"].tolist() == [2.5, 2.5, 25.0, 25.0]
+
+
+def test_shortcut_experiment_frame_keeps_layer_order():
+    frame = shortcut_experiment_frame([0.2, 0.3, 1.3], [0.0002, 0.001, 0.005])
+    assert frame["layer"].tolist() == [1, 2, 3, 1, 2, 3]
+    assert frame.loc[frame["setting"] == "shortcuts off", "mean absolute gradient"].tolist() == [0.0002, 0.001, 0.005]
+    with pytest.raises(ValueError):
+        shortcut_experiment_frame([1.0], [1.0, 2.0])
+
+
+def test_steps_frame_matches_greedy_generation(tiny_model):
+    idx = torch.tensor([[10, 20, 30]])
+    steps = list(generate_steps(tiny_model, idx, 6, context_size=64, num_candidates=5))
+    frame = steps_frame(steps)
+    assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert frame["token id"].tolist() == generate(tiny_model, idx, 6, 64)[0, 3:].tolist()
+    assert (frame["rank"] == 1).all()  # greedy always takes the top candidate
+    assert frame["token"].tolist() == token_labels(frame["token id"].tolist())
+    assert steps_frame([]).empty
+
+
+def test_candidates_frame_marks_the_choice_and_adds_it_when_outside_the_list():
+    step = Step(
+        index=0,
+        token_id=99,
+        prob=0.01,
+        rank=8,
+        candidates=(Candidate(11, 0.5), Candidate(12, 0.3), Candidate(13, 0.0)),  # 13 was filtered out
+    )
+    frame = candidates_frame(step)
+    assert frame["token id"].tolist() == [11, 12, 99]
+    assert frame["rank"].tolist() == [1, 2, 8]
+    assert frame["chosen"].tolist() == [False, False, True]
+    assert frame["bar"].is_unique
+    inside = candidates_frame(Step(index=1, token_id=12, prob=0.3, rank=2, candidates=step.candidates))
+    assert inside["chosen"].tolist() == [False, True]
+
+
+def test_split_generated_text_keeps_characters_spread_over_tokens():
+    tokenizer = get_tokenizer()
+    prompt = tokenizer.encode("Say <|endoftext|>")
+    llama = tokenizer.encode(" 🦙!")  # the emoji takes several tokens
+    assert split_generated_text(prompt, llama) == ("Say <|endoftext|>", " 🦙!")
+    _, half_written = split_generated_text(prompt, llama[:2])
+    assert "\ufffd" in half_written and "🦙" not in half_written

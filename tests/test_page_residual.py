@@ -1,0 +1,63 @@
+from streamlit.testing.v1 import AppTest
+
+from gptcore import get_tokenizer
+
+TITLE = "Residual stream and gradients"
+
+
+def open_page(prompt: str, model_id: str | None = "tiny-seed123") -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    if model_id is not None:
+        at.session_state["model_id"] = model_id
+    at.session_state["prompt"] = prompt
+    at.run()
+    return at.switch_page("pages/residual.py").run()
+
+
+def test_tiny_model_shows_norms_lens_gradients_and_the_toy_experiment():
+    at = open_page("Every effort moves you")
+    assert not at.exception
+    assert at.title[0].value == TITLE
+    assert len(at.get("plotly_chart")) == 6  # norm heatmap and line, lens heatmap, two gradient charts, toy bars
+    lens_table, toy_table = at.dataframe
+    assert list(lens_table.value.index) == ["enters block 0", "enters block 1", "leaves block 1"]
+    assert list(lens_table.value.columns) == ["top 1", "top 2", "top 3", "top 4", "top 5"]
+    assert toy_table.value.shape == (5, 2)
+    assert toy_table.value.loc[1, "shortcuts off"] < toy_table.value.loc[1, "shortcuts on"]  # the book's point
+    assert [m.label for m in at.metric] == ["Loss, shortcuts on", "Loss, shortcuts off"]
+
+    position = at.selectbox(key="residual_lens_position")
+    assert position.value == 3  # the last token by default
+    last_position_table = lens_table.value
+    position.select(0).run()
+    assert not at.exception
+    first_position_table = at.dataframe[0].value
+    assert first_position_table.shape == (3, 5)
+    assert not first_position_table.equals(last_position_table)  # the table follows the chosen position
+
+
+def test_one_token_prompt_explains_why_there_is_no_gradient_chart():
+    at = open_page("<|endoftext|>")
+    assert not at.exception
+    assert any("at least two tokens" in info.value for info in at.info)
+    assert len(at.get("plotly_chart")) == 4  # no gradient charts, everything else still there
+    assert at.dataframe[0].value["top 1"].str.len().min() > 0
+
+
+def test_long_emoji_prompt_on_the_tiny_model_is_cropped_without_errors():
+    prompt = "🦙 llamas " * 30
+    assert len(get_tokenizer().encode(prompt)) > 64
+    at = open_page(prompt)
+    assert not at.exception
+    assert any("were dropped" in warning.value for warning in at.warning)
+    assert len(at.get("plotly_chart")) == 6
+    assert len(at.selectbox(key="residual_lens_position").options) == 64
+
+
+def test_default_book_model_has_thirteen_stream_places():
+    at = open_page("Every effort moves you", model_id=None)
+    assert not at.exception
+    assert at.title[0].value == TITLE
+    lens_table = at.dataframe[0].value
+    assert len(lens_table) == 13
+    assert lens_table.index[-1] == "leaves block 11"
