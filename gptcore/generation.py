@@ -138,6 +138,38 @@ def _choose(probs: torch.Tensor, temperature: float, generator: torch.Generator 
 
 
 @torch.no_grad()
+def _sample(
+    model: GPTModel,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    context_size: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    eos_id: int | None,
+    seed: int | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The decoding loop of generate and generate_steps: yields (probs (b, vocab), chosen ids (b, 1)).
+
+    With eos_id, a sequence that produced it keeps producing it, and the loop ends once all have.
+    ``seed`` seeds a private generator, never the global one.
+    """
+    _check_generation_args(model, idx, max_new_tokens, context_size, temperature, top_k, top_p)
+    decoder = _Decoder(model, idx, context_size)
+    generator = _generator(seed, idx.device)
+    finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
+    for _ in range(max_new_tokens):
+        probs = next_token_distribution(decoder.next_logits(), temperature, top_k, top_p)
+        idx_next = _choose(probs, temperature, generator)
+        if eos_id is not None:
+            idx_next = idx_next.masked_fill(finished, eos_id)
+            finished |= idx_next == eos_id
+        decoder.append(idx_next)
+        yield probs, idx_next
+        if eos_id is not None and bool(finished.all()):
+            return
+
+
 def generate(
     model: GPTModel,
     idx: torch.Tensor,
@@ -152,25 +184,12 @@ def generate(
     """(b, T) ids -> (b, T + n) ids, n <= max_new_tokens; temperature 0 is greedy.
 
     With eos_id, generation stops once every sequence has produced it; sequences that finished
-    early are padded with eos_id. ``seed`` seeds a private generator, never the global one.
+    early are padded with eos_id.
     """
-    _check_generation_args(model, idx, max_new_tokens, context_size, temperature, top_k, top_p)
-    decoder = _Decoder(model, idx, context_size)
-    generator = _generator(seed, idx.device)
-    finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
-    for _ in range(max_new_tokens):
-        probs = next_token_distribution(decoder.next_logits(), temperature, top_k, top_p)
-        idx_next = _choose(probs, temperature, generator)
-        if eos_id is not None:
-            idx_next = idx_next.masked_fill(finished, eos_id)
-            finished |= idx_next == eos_id
-        decoder.append(idx_next)
-        if eos_id is not None and bool(finished.all()):
-            break
-    return decoder.idx
+    sampled = _sample(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id, seed)
+    return torch.cat([idx, *(idx_next for _, idx_next in sampled)], dim=1)
 
 
-@torch.no_grad()
 def generate_steps(
     model: GPTModel,
     idx: torch.Tensor,
@@ -195,24 +214,18 @@ def generate_steps(
         raise ValueError(f"generate_steps follows one sequence: expected ids of shape (1, T), got {tuple(idx.shape)}")
     if num_candidates < 1:
         raise ValueError(f"num_candidates must be at least 1, got {num_candidates}")
-    _check_generation_args(model, idx, max_new_tokens, context_size, temperature, top_k, top_p)
-    decoder = _Decoder(model, idx, context_size)
-    generator = _generator(seed, idx.device)
-    for index in range(max_new_tokens):
-        probs = next_token_distribution(decoder.next_logits(), temperature, top_k, top_p)
-        idx_next = _choose(probs, temperature, generator)
-        decoder.append(idx_next)
-        top = torch.topk(probs[0], min(num_candidates, probs.shape[-1]))
+    sampled = _sample(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id, seed)
+    for index, (probs, idx_next) in enumerate(sampled):
+        dist = probs[0]  # (vocab,) the one sequence
+        top = torch.topk(dist, min(num_candidates, dist.shape[-1]))
         token_id = int(idx_next)
-        chosen_prob = probs[0, token_id]
+        chosen_prob = dist[token_id]
         yield Step(
             index=index,
             token_id=token_id,
             prob=float(chosen_prob),
-            rank=int((probs[0] > chosen_prob).sum()) + 1,
+            rank=int((dist > chosen_prob).sum()) + 1,
             candidates=tuple(
                 Candidate(int(i), float(p)) for i, p in zip(top.indices.tolist(), top.values.tolist(), strict=True)
             ),
         )
-        if eos_id is not None and token_id == eos_id:
-            return
