@@ -1,6 +1,319 @@
-"""Placeholder until this page is written."""
+"""Attention: one head's pattern up close, every head of a layer, and every layer at a glance."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("attention")
-st.info("This page is being built.")
+import ui
+from gptcore import Trace
+from gptcore.analysis import (
+    HEAD_STATISTICS,
+    head_summary,
+    masked_pattern,
+    pooled_pattern,
+    statistic_grid,
+    tile_patterns,
+)
+
+LAYER_KEY = "attention_layer"  # plain session keys: they survive page switches, widget keys do not
+HEAD_KEY = "attention_head"
+STATISTIC_KEY = "attention_statistic"
+MAX_TOKENS_SHOWN = 96  # a longer prompt is shown through a window, so a heatmap stays light
+THUMBNAIL_TOKENS = 48  # small multiples are averaged down to at most this many cells a side
+GLANCE_TOKENS = 16  # the every-layer thumbnails, smaller still
+MASK_GREY = "#d9d9d9"  # the background colour that masked (blank) cells let through
+
+
+def pattern_csv(pattern: np.ndarray, labels: list[str]) -> bytes:
+    """A (T, T) pattern as CSV: one row per query, one column per key."""
+    frame = pd.DataFrame(pattern, index=labels, columns=labels).rename_axis("query").reset_index()
+    return frame.to_csv(index=False).encode()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_head_summary(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
+    """Every layer's per-head statistics; keyed by model and tokens, the trace itself is not hashed."""
+    return head_summary(_trace)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_glance(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> np.ndarray:
+    """All layers x heads, each pattern averaged down to a thumbnail, tiled into one image."""
+    thumbnails = np.concatenate(
+        [pooled_pattern(_trace.attention(i), GLANCE_TOKENS) for i in range(_trace.n_layers)]
+    )  # (L * H, S, S)
+    return tile_patterns(thumbnails, n_cols=_trace.n_heads)
+
+
+def pattern_heatmap(z: np.ndarray, labels: list[str], value_name: str, diverging: bool) -> go.Figure:
+    """One head's (T, T) pattern: queries down the rows, keys along the columns, masked cells blank."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            colorscale="RdBu_r" if diverging else "Blues",
+            zmid=0 if diverging else None,
+            zmin=None if diverging else 0,
+            zmax=None if diverging else float(np.nanmax(z)),  # plotly applies zmin only with zmax
+            colorbar={"title": {"text": value_name}, "thickness": 12},
+            hovertemplate="query %{y}<br>key %{x}<br>" + value_name + " %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=460,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor=MASK_GREY,
+        xaxis={"title": "key (the token looked at)", "tickangle": -60, "showgrid": False},
+        yaxis={"title": "query (the token looking)", "autorange": "reversed", "showgrid": False},
+    )
+    return figure
+
+
+def tiled_heatmap(image: np.ndarray, tile_size: int, n_cols: int, height: int) -> go.Figure:
+    """A heatmap of tiles made by tile_patterns, without axes; callers label the tiles."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=image.astype(np.float32),
+            colorscale="Blues",
+            zmin=0,
+            zmax=float(np.nanmax(image)),
+            colorbar={"title": {"text": "weight"}, "thickness": 12},
+            hovertemplate="weight %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        plot_bgcolor="white",
+        xaxis={"showgrid": False, "zeroline": False, "constrain": "domain"},
+        yaxis={"showgrid": False, "zeroline": False, "autorange": "reversed", "scaleanchor": "x"},
+    )
+    return figure
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_thumbnails(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> np.ndarray:
+    """(H, S, S) one layer's patterns, averaged down to at most THUMBNAIL_TOKENS a side."""
+    return pooled_pattern(_trace.attention(layer), THUMBNAIL_TOKENS)
+
+
+def layer_multiples(thumbnails: np.ndarray, chosen_head: int) -> go.Figure:
+    """Every head of one layer (H, S, S) as small multiples, the chosen head framed in red."""
+    n_heads, size, _ = thumbnails.shape
+    n_cols = min(n_heads, 6)
+    n_rows = -(-n_heads // n_cols)
+    figure = tiled_heatmap(tile_patterns(thumbnails, n_cols), size, n_cols, height=50 + 170 * n_rows)
+    step = size + 1
+    # Head names as one text trace: a dozen separate annotations cost tens of milliseconds per rerun.
+    rows, cols = np.divmod(np.arange(n_heads), n_cols)
+    figure.add_trace(
+        go.Scatter(
+            x=cols * step + (size - 1) / 2,
+            y=rows * step - 0.6,
+            text=[f"head {h}" for h in range(n_heads)],
+            mode="text",
+            textposition="top center",
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    row, col = divmod(chosen_head, n_cols)
+    figure.add_shape(
+        type="rect",
+        x0=col * step - 0.5,
+        x1=col * step + size - 0.5,
+        y0=row * step - 0.5,
+        y1=row * step + size - 0.5,
+        line={"color": "crimson", "width": 3},
+    )
+    figure.update_xaxes(showticklabels=False)
+    figure.update_yaxes(showticklabels=False)
+    return figure
+
+
+def glance_figure(image: np.ndarray, n_layers: int, n_heads: int) -> go.Figure:
+    """The tiled every-layer image, with heads along the top and layers down the side."""
+    size = (image.shape[1] + 1) // n_heads - 1
+    step = size + 1
+    figure = tiled_heatmap(image, size, n_heads, height=80 + 55 * n_layers)
+    centers = [i * step + (size - 1) / 2 for i in range(max(n_layers, n_heads))]
+    figure.update_xaxes(tickvals=centers[:n_heads], ticktext=[f"h{h}" for h in range(n_heads)], side="top")
+    figure.update_yaxes(tickvals=centers[:n_layers], ticktext=[f"layer {i}" for i in range(n_layers)])
+    return figure
+
+
+def statistic_figure(grid: np.ndarray, statistic: str, highest: float, layer: int, head: int) -> go.Figure:
+    """Layers x heads heatmap of one per-head statistic on a fixed 0..highest scale, the chosen head framed.
+
+    A fixed scale keeps the picture honest: an untrained model's near-identical heads look alike
+    instead of having tiny differences stretched over the whole colour range.
+    """
+    n_layers, n_heads = grid.shape
+    figure = go.Figure(
+        go.Heatmap(
+            z=grid,
+            x=[f"h{h}" for h in range(n_heads)],
+            y=[f"layer {i}" for i in range(n_layers)],
+            colorscale="Viridis",
+            zmin=0,
+            zmax=highest,
+            text=np.round(grid, 2),
+            texttemplate="%{text}" if grid.size <= 200 else None,
+            colorbar={"title": {"text": statistic}, "thickness": 12},
+            hovertemplate="%{y}, %{x}<br>" + statistic + " %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.add_shape(
+        type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5, line={"color": "crimson", "width": 3}
+    )
+    figure.update_layout(
+        height=80 + 32 * n_layers,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
+
+ui.ensure_app_frame()  # a link opened before anyone visited the start page still gets the app's frame
+
+st.title("Attention")
+ui.explain(
+    "Attention is how a token gathers information from the tokens before it. In every layer each head "
+    "gives every token (the *query*) a score for each earlier token (the *keys*); softmax turns a row of "
+    "scores into weights that add up to 1, and the token takes that weighted mix of the others' values. "
+    "A token may never look ahead: the causal mask hides all later tokens, which is why the upper right "
+    "triangle is empty."
+)
+
+t = ui.current_trace()
+model_id = ui.current_model_id()
+token_ids = tuple(t.token_ids.tolist())
+labels = ui.labels(t.token_ids)
+
+left, right = st.columns(2)
+with left:
+    layer = ui.remembered_choice(
+        st.selectbox, "Layer", list(range(t.n_layers)), LAYER_KEY, format_func=lambda i: f"layer {i}"
+    )
+with right:
+    head = ui.remembered_choice(
+        st.selectbox, "Head", list(range(t.n_heads)), HEAD_KEY, format_func=lambda h: f"head {h}"
+    )
+
+# A long prompt is shown through a window of MAX_TOKENS_SHOWN tokens along the diagonal.
+start = 0
+if t.num_tokens > MAX_TOKENS_SHOWN:
+    start = st.slider(
+        "First token shown (the prompt is long, so the heatmaps show a window of it)",
+        0,
+        t.num_tokens - MAX_TOKENS_SHOWN,
+        t.num_tokens - MAX_TOKENS_SHOWN,
+        key="attention_window_start",
+    )
+window = slice(start, start + MAX_TOKENS_SHOWN)
+
+st.subheader(f"Layer {layer}, head {head}")
+scores = masked_pattern(t.scores(layer)[head][window, window])
+weights = masked_pattern(t.attention(layer)[head][window, window])
+score_col, weight_col = st.columns(2)
+with score_col:
+    st.markdown("**Scores** (before softmax)")
+    score_figure = pattern_heatmap(scores, labels[window], "score", diverging=True)
+    st.plotly_chart(score_figure, width="stretch", key="attention_scores_chart")
+    st.caption(
+        "Row = the token that looks, column = the token looked at. Red means a high score, blue a low one; "
+        "grey cells are masked (score −∞), because a token may not see the future."
+    )
+with weight_col:
+    st.markdown("**Weights** (after softmax)")
+    weight_figure = pattern_heatmap(weights, labels[window], "weight", diverging=False)
+    st.plotly_chart(weight_figure, width="stretch", key="attention_weights_chart")
+    st.caption(
+        "Each row adds up to 1: darker means more attention. Grey cells are masked and get weight exactly 0. "
+        "Token 0 can only look at itself."
+    )
+if start:
+    st.caption(f"Showing tokens {start} to {start + MAX_TOKENS_SHOWN - 1}; rows also attend to earlier tokens.")
+
+downloads = st.columns(3)
+with downloads[0]:
+    ui.download(
+        "Weights as CSV",
+        lambda: pattern_csv(t.attention(layer)[head], labels),
+        f"attention_weights_layer{layer}_head{head}.csv",
+        key="attention_weights_csv",
+    )
+with downloads[1]:
+    ui.figure_download(
+        weight_figure,
+        f"attention_weights_layer{layer}_head{head}.html",
+        label="Weights figure (HTML)",
+        key="attention_weights_html",
+    )
+with downloads[2]:
+    ui.figure_download(
+        score_figure,
+        f"attention_scores_layer{layer}_head{head}.html",
+        label="Scores figure (HTML)",
+        key="attention_scores_html",
+    )
+
+st.subheader(f"All {t.n_heads} heads of layer {layer}")
+thumbnails = cached_thumbnails(model_id, token_ids, layer, t)
+st.plotly_chart(layer_multiples(thumbnails, head), width="stretch", key="attention_layer_multiples")
+st.caption(
+    "The same weights for every head of this layer, side by side (the chosen head is framed in red). "
+    "Heads in one layer look at the same tokens but learn different habits."
+    + (f" Long prompts are averaged to {THUMBNAIL_TOKENS} cells a side." if t.num_tokens > THUMBNAIL_TOKENS else "")
+)
+
+st.subheader("Every layer and head at a glance")
+summary = cached_head_summary(model_id, token_ids, t)
+statistic = ui.remembered_choice(
+    st.selectbox, "Statistic", list(HEAD_STATISTICS), STATISTIC_KEY, format_func=lambda name: name.replace("_", " ")
+)
+# Entropy cannot exceed that of evenly spread attention; the other statistics are shares of 1.
+highest_value = float(summary["uniform_entropy"].iloc[0]) if statistic == "entropy" else 1.0
+highest_value = highest_value or 1.0  # one token: every entropy is 0, keep a sensible colour scale
+st.plotly_chart(
+    statistic_figure(statistic_grid(summary, statistic), statistic, highest_value, layer, head),
+    width="stretch",
+    key="attention_statistic_chart",
+)
+st.caption(
+    f"One cell per head, layers down, heads across. {HEAD_STATISTICS[statistic]}."
+    + (" The scale tops out at the entropy of evenly spread attention." if statistic == "entropy" else "")
+)
+if t.num_tokens == 1:
+    st.info("With a single token there is no previous token to attend to: type a longer prompt to compare heads.")
+
+if st.toggle("Show every head's pattern as a thumbnail", key="attention_show_glance"):
+    glance = glance_figure(cached_glance(model_id, token_ids, t), t.n_layers, t.n_heads)
+    st.plotly_chart(glance, width="stretch", key="attention_glance_chart")
+    st.caption(
+        "One small weights heatmap per head, layers down, heads across"
+        + (f", averaged down to {GLANCE_TOKENS} cells a side." if t.num_tokens > GLANCE_TOKENS else ".")
+    )
+
+st.subheader(f"Per-head summary, layer {layer}")
+layer_summary = summary[summary["layer"] == layer].drop(columns="layer")
+st.dataframe(
+    layer_summary.style.format(precision=3, na_rep="—"),
+    width="stretch",
+    height=36 * (len(layer_summary) + 1) + 3,  # every head visible without scrolling
+    hide_index=True,
+    key="attention_summary_table",
+)
+st.caption(
+    "Entropy in nats, averaged over queries: the uniform column is the entropy of a head that spreads its "
+    "attention evenly, so a head well below it is focused. An untrained model's heads sit close to uniform."
+)
+ui.csv_download(
+    summary, "attention_head_summary.csv", label="Summary of every layer as CSV", key="attention_summary_csv"
+)

@@ -1,6 +1,255 @@
-"""Placeholder until this page is written."""
+"""Feed-forward and GELU: the activation function, the 4x expansion, and which neurons fire for which token."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("feedforward")
-st.info("This page is being built.")
+import ui
+from gptcore import GPTModel, Trace, count_parameters
+from gptcore.analysis import (
+    activation_curves,
+    activation_summary,
+    feedforward_sizes,
+    histogram,
+    top_neuron_matrix,
+    top_neurons,
+)
+
+LAYER_KEY = "feedforward_layer"  # plain session keys: they survive page switches, widget keys do not
+TOP_N_KEY = "feedforward_top_n"
+TOP_K = 5  # neurons listed per token in the table
+
+
+@st.cache_data(show_spinner=False)
+def cached_curves() -> pd.DataFrame:
+    return activation_curves(-4.0, 4.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_sizes(model_id: str, _model: GPTModel) -> tuple[pd.DataFrame, int]:
+    """One feed-forward's parameters, and the whole model's count; keyed by id, the model is not hashed."""
+    return feedforward_sizes(_model), count_parameters(_model)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_summary(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
+    return activation_summary(_trace)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_layer_histogram(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> pd.DataFrame:
+    return histogram(_trace.layer("gelu", layer), bins=80)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_top_neurons(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> pd.DataFrame:
+    return top_neurons(_trace, layer, k=TOP_K)
+
+
+def curves_figure(curves: pd.DataFrame) -> go.Figure:
+    figure = px.line(curves, x="x", y=["GELU", "ReLU"], labels={"value": "output", "variable": ""})
+    figure.update_traces(selector={"name": "ReLU"}, line_dash="dash")
+    figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"x": 0.02, "y": 0.98})
+    return figure
+
+
+def expansion_figure(emb_dim: int) -> go.Figure:
+    """Three bars, as wide as the vectors they stand for: in, hidden (4x), out."""
+    stages = [f"in: {emb_dim}", f"hidden: {4 * emb_dim}", f"out: {emb_dim}"]
+    figure = go.Figure(
+        go.Bar(
+            x=[emb_dim, 4 * emb_dim, emb_dim],
+            y=stages,
+            orientation="h",
+            marker_color=["#1f77b4", "#ff7f0e", "#1f77b4"],
+            text=["token vector", "after fc_in and GELU", "after fc_out"],
+            textposition="inside",
+            hovertemplate="%{y} numbers<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=200,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"autorange": "reversed"},
+        xaxis_title="numbers per token",
+    )
+    return figure
+
+
+def summary_figure(summary: pd.DataFrame, layer: int) -> go.Figure:
+    """One box per layer from precomputed quartiles and whiskers; the chosen layer in orange."""
+    figure = go.Figure()
+    for chosen, color in ((False, "#1f77b4"), (True, "#ff7f0e")):
+        rows = summary[(summary["layer"] == layer) == chosen]
+        figure.add_trace(
+            go.Box(
+                x=[f"layer {i}" for i in rows["layer"]],
+                q1=rows["q1"],
+                median=rows["median"],
+                q3=rows["q3"],
+                lowerfence=rows["lower_fence"],
+                upperfence=rows["upper_fence"],
+                mean=rows["mean"],
+                marker_color=color,
+                showlegend=False,
+            )
+        )
+    # The extremes beyond the whiskers, as one marker per layer rather than thousands of outliers.
+    figure.add_trace(
+        go.Scatter(
+            x=[f"layer {i}" for i in summary["layer"]],
+            y=summary["max"],
+            mode="markers",
+            marker={"symbol": "triangle-up", "color": "#555"},
+            name="largest activation",
+        )
+    )
+    figure.update_layout(
+        boxmode="overlay",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"categoryorder": "array", "categoryarray": [f"layer {i}" for i in summary["layer"]]},
+        yaxis_title="activation after GELU",
+        legend={"orientation": "h", "y": 1.08, "x": 1, "xanchor": "right"},
+    )
+    return figure
+
+
+def histogram_figure(counts: pd.DataFrame) -> go.Figure:
+    figure = go.Figure(
+        go.Bar(
+            x=counts["bin_center"],
+            y=counts["count"],
+            width=(counts["bin_right"] - counts["bin_left"]).to_numpy(),
+            marker_color="#ff7f0e",
+            hovertemplate="%{x:.2f}: %{y} activations<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="activation after GELU",
+        yaxis_title="how many",
+    )
+    return figure
+
+
+def neuron_heatmap(neurons: np.ndarray, activations: np.ndarray, labels: list[str]) -> go.Figure:
+    """Rows: the strongest neurons, columns: tokens; colour: the neuron's activation for that token."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=activations,
+            x=labels,
+            y=[f"neuron {n}" for n in neurons],
+            colorscale="Oranges",
+            colorbar={"title": {"text": "activation"}, "thickness": 12},
+            hovertemplate="%{y}<br>token %{x}<br>activation %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=120 + 18 * len(neurons),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"tickangle": -60},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
+
+ui.ensure_app_frame()  # a link opened before anyone visited the start page still gets the app's frame
+
+st.title("Feed-forward and GELU")
+ui.explain(
+    "After attention has mixed information between tokens, each block gives every token its own small "
+    "neural network: it widens the token's vector four times, bends it with the GELU function, and narrows "
+    "it back. Each of the wide layer's numbers is a *neuron*; which neurons fire for which token is where "
+    "much of a trained model's knowledge is thought to live. Tokens do not talk to each other here."
+)
+
+st.subheader("GELU, the bend in the middle")
+st.plotly_chart(curves_figure(cached_curves()), width="stretch", key="feedforward_curves_chart")
+st.caption(
+    "GELU (solid) is a smooth ReLU (dashed): close to 0 for negative inputs, close to the input for positive "
+    "ones, with a small dip below 0 (down to about −0.17) instead of a hard corner at 0."
+)
+
+t = ui.current_trace()
+model = ui.current_model()
+model_id = ui.current_model_id()
+token_ids = tuple(t.token_ids.tolist())
+labels = ui.labels(t.token_ids)
+emb_dim = model.cfg.emb_dim
+sizes, total_parameters = cached_sizes(model_id, model)
+ff_parameters = int(sizes["parameters"].iloc[-1])
+
+st.subheader("Four times wider, then back")
+metrics = st.columns(4)
+metrics[0].metric("Token vector", f"{emb_dim:,}")
+metrics[1].metric("Hidden layer (4×)", f"{4 * emb_dim:,}")
+metrics[2].metric("Parameters, one feed-forward", f"{ff_parameters:,}")
+metrics[3].metric(
+    "Share of the model",
+    f"{ff_parameters * model.cfg.n_layers / total_parameters:.0%}",
+    help=f"All {model.cfg.n_layers} feed-forwards together, as a share of every parameter in the model.",
+)
+st.plotly_chart(expansion_figure(emb_dim), width="stretch", key="feedforward_expansion_chart")
+st.caption(
+    f"fc_in turns each {emb_dim}-number vector into {4 * emb_dim} numbers, GELU bends each of them, and fc_out "
+    f"brings them back to {emb_dim} so the result can be added to the residual stream."
+)
+st.dataframe(
+    sizes.style.format({"parameters": "{:,}"}), width="stretch", hide_index=True, key="feedforward_sizes_table"
+)
+st.caption(
+    f"PyTorch stores a Linear layer's weight as (outputs × inputs): {emb_dim} × {4 * emb_dim} = "
+    f"{emb_dim * 4 * emb_dim:,} weights each way, plus one bias per output."
+)
+
+st.subheader("Activations in every layer")
+layer = ui.remembered_choice(
+    st.selectbox, "Layer", list(range(t.n_layers)), LAYER_KEY, format_func=lambda i: f"layer {i}"
+)
+summary = cached_summary(model_id, token_ids, t)
+box_col, hist_col = st.columns(2)
+with box_col:
+    st.plotly_chart(summary_figure(summary, layer), width="stretch", key="feedforward_summary_chart")
+    st.caption(
+        "One box per layer over all tokens and neurons: the box holds the middle half of the activations, the "
+        "line is the median, whiskers reach 1.5 box-heights out, the triangle marks the largest activation."
+    )
+with hist_col:
+    counts = cached_layer_histogram(model_id, token_ids, layer, t)
+    st.plotly_chart(histogram_figure(counts), width="stretch", key="feedforward_histogram_chart")
+    share_negative = summary.loc[summary["layer"] == layer, "share_negative"].iloc[0]
+    st.caption(
+        f"Layer {layer}: all {t.num_tokens * 4 * emb_dim:,} activations ({t.num_tokens} tokens × {4 * emb_dim} "
+        f"neurons). {share_negative:.0%} are slightly negative: GELU squeezes every negative input into [−0.17, 0]."
+    )
+ui.csv_download(summary, "gelu_summary.csv", label="Box-plot numbers as CSV", key="feedforward_summary_csv")
+
+st.subheader(f"The most active neurons, layer {layer}")
+table = cached_top_neurons(model_id, token_ids, layer, t)
+st.dataframe(
+    table.style.format(precision=3),
+    width="stretch",
+    hide_index=True,
+    key="feedforward_top_table",
+)
+st.caption(f"For each token, the {TOP_K} neurons with the largest activation after GELU, strongest first.")
+ui.csv_download(table, f"top_neurons_layer{layer}.csv", key="feedforward_top_csv")
+
+n_neurons = st.slider("Neurons in the heatmap", 5, 50, st.session_state.get(TOP_N_KEY, 20), key="feedforward_top_n_box")
+st.session_state[TOP_N_KEY] = n_neurons
+neurons, activations = top_neuron_matrix(t, layer, n_neurons)
+heatmap = neuron_heatmap(neurons, activations, labels)
+st.plotly_chart(heatmap, width="stretch", key="feedforward_neuron_chart")
+st.caption(
+    "Rows are the neurons with the highest peak activation anywhere in the prompt, columns are tokens: a dark "
+    "cell is a neuron firing strongly for that token. In an untrained model the pattern is random."
+)
+ui.figure_download(heatmap, f"top_neurons_layer{layer}.html", label="Heatmap (HTML)", key="feedforward_neuron_html")

@@ -1,6 +1,246 @@
-"""Placeholder until this page is written."""
+"""LayerNorm: each token's mean and variance before and after normalisation, and the book's small demo."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-st.title("layernorm")
-st.info("This page is being built.")
+import ui
+from gptcore import GPTModel, Trace
+from gptcore.analysis import NORM_INPUTS, layernorm_demo, layernorm_histograms, layernorm_stats, norm_parameters
+
+LAYER_KEY = "layernorm_layer"  # plain session keys: they survive page switches, widget keys do not
+NORM_KEY = "layernorm_norm"
+BEFORE_COLOR, AFTER_COLOR = "#7f7f7f", "#1f77b4"
+NORM_LABELS = {
+    "norm1": "norm1 (before attention)",
+    "norm2": "norm2 (before the feed-forward)",
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_stats(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> pd.DataFrame:
+    return layernorm_stats(_trace, layer)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_histograms(model_id: str, token_ids: tuple[int, ...], layer: int, norm: str, _trace: Trace) -> pd.DataFrame:
+    return layernorm_histograms(_trace, layer, norm)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_norm_parameters(model_id: str, layer: int, _model: GPTModel) -> pd.DataFrame:
+    """Keyed by the model id; the model itself is never hashed."""
+    return norm_parameters(_model, layer)
+
+
+@st.cache_data(show_spinner=False)
+def cached_demo() -> dict[str, np.ndarray]:
+    return layernorm_demo()
+
+
+def stats_figure(stats: pd.DataFrame, labels: list[str]) -> go.Figure:
+    """Mean (top) and variance (bottom) of every token, before and after the norm, as grouped bars."""
+    figure = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("mean", "variance")
+    )
+    for row, statistic in ((1, "mean"), (2, "var")):
+        for stage, color in (("before", BEFORE_COLOR), ("after", AFTER_COLOR)):
+            figure.add_trace(
+                go.Bar(
+                    x=labels,
+                    y=stats[f"{statistic}_{stage}"],
+                    name=stage,
+                    marker_color=color,
+                    legendgroup=stage,
+                    showlegend=row == 1,
+                    hovertemplate="%{x}<br>" + f"{statistic} {stage}" + " %{y:.4g}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+    figure.update_layout(
+        barmode="group",
+        height=420,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+    )
+    figure.update_xaxes(tickangle=-60)
+    figure.update_yaxes(tickformat=".3~g")  # means are tiny; default ticks round 0.005 and 0.01 alike
+    return figure
+
+
+def histogram_figure(histograms: pd.DataFrame) -> go.Figure:
+    """Overlaid histograms of every value entering and leaving the norm."""
+    figure = go.Figure()
+    for stage, color in (("before", BEFORE_COLOR), ("after", AFTER_COLOR)):
+        part = histograms[histograms["stage"] == stage]
+        figure.add_trace(
+            go.Bar(
+                x=part["bin_center"],
+                y=part["count"],
+                width=(part["bin_right"] - part["bin_left"]).to_numpy(),
+                name=f"{stage} the norm",
+                marker_color=color,
+                opacity=0.55,
+                hovertemplate="%{x:.2f}: %{y} values<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        barmode="overlay",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="value",
+        yaxis_title="how many values",
+        legend={"orientation": "h", "y": 1.08, "x": 1, "xanchor": "right"},
+    )
+    return figure
+
+
+def parameters_figure(parameters: pd.DataFrame, norm: str) -> go.Figure:
+    """The learned scale and shift of one norm, one point per dimension."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("scale (multiplies)", "shift (adds)"))
+    for col, part in ((1, "scale"), (2, "shift")):
+        figure.add_trace(
+            go.Scatter(
+                x=parameters["dimension"],
+                y=parameters[f"{norm}_{part}"],
+                mode="lines",
+                name=part,
+                showlegend=False,
+                hovertemplate="dimension %{x}<br>" + part + " %{y:.4f}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    figure.update_xaxes(title_text="dimension")
+    figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return figure
+
+
+def small_table(array: np.ndarray, row_name: str = "example", column_name: str = "") -> pd.DataFrame:
+    """A 2-D array as a frame with named rows (example 0, 1) and columns, for the demo tables."""
+    columns = [f"{column_name}{j}" for j in range(array.shape[1])] if column_name else None
+    return pd.DataFrame(array, index=[f"{row_name} {i}" for i in range(array.shape[0])], columns=columns)
+
+
+# ---------------------------------------------------------------------------------------------
+
+ui.ensure_app_frame()  # a link opened before anyone visited the start page still gets the app's frame
+
+st.title("LayerNorm")
+ui.explain(
+    "Before attention and before the feed-forward, every block rescales each token's vector so that its "
+    "numbers have mean 0 and variance 1. This keeps values in a steady range however deep the model is, "
+    "which makes training stable. Afterwards two learned vectors, *scale* and *shift*, may stretch and move "
+    "each dimension again: in an untrained model they are still 1 and 0, so the output has mean 0 and variance 1."
+)
+
+t = ui.current_trace()
+model_id = ui.current_model_id()
+token_ids = tuple(t.token_ids.tolist())
+labels = ui.labels(t.token_ids)
+
+layer = ui.remembered_choice(
+    st.selectbox, "Layer", list(range(t.n_layers)), LAYER_KEY, format_func=lambda i: f"layer {i}"
+)
+stats = cached_stats(model_id, token_ids, layer, t)
+
+st.subheader(f"Mean and variance of each token, layer {layer}")
+columns = st.columns(2)
+for column, norm in zip(columns, NORM_INPUTS, strict=True):
+    with column:
+        st.markdown(f"**{NORM_LABELS[norm]}**")
+        figure = stats_figure(stats[stats["norm"] == norm], labels)
+        st.plotly_chart(figure, width="stretch", key=f"layernorm_{norm}_stats_chart")
+st.caption(
+    "One pair of bars per token: grey is the token's vector as it enters the norm, blue as it leaves. "
+    "After the norm every token has mean ≈ 0 and variance ≈ 1 (just under 1: a tiny eps is added to the "
+    "variance to avoid dividing by zero); a trained model's scale and shift move these away from 0 and 1."
+)
+if t.num_tokens == 1:
+    st.caption("With one token there is one pair of bars: LayerNorm works on each token on its own.")
+with st.expander("The numbers as a table"):
+    st.dataframe(stats, width="stretch", hide_index=True, key="layernorm_stats_table")
+    ui.csv_download(stats, f"layernorm_layer{layer}.csv", key="layernorm_csv")
+
+st.subheader("All values, before and after")
+norm = ui.remembered_choice(
+    st.radio, "Which norm", list(NORM_INPUTS), NORM_KEY, format_func=NORM_LABELS.get, horizontal=True
+)
+histograms = cached_histograms(model_id, token_ids, layer, norm, t)
+st.plotly_chart(histogram_figure(histograms), width="stretch", key="layernorm_histogram_chart")
+st.caption(
+    f"Every number of every token's {t.layer('norm1_out', layer).shape[-1]}-dimensional vector, counted in bins: "
+    "grey before the norm, blue after. The blue hump sits around 0 with a spread of about 1."
+)
+
+st.subheader(f"The learned scale and shift of {norm}, layer {layer}")
+parameters = cached_norm_parameters(model_id, layer, ui.current_model())
+st.plotly_chart(parameters_figure(parameters, norm), width="stretch", key="layernorm_parameters_chart")
+untrained = bool((parameters[f"{norm}_scale"] == 1).all() and (parameters[f"{norm}_shift"] == 0).all())
+st.caption(
+    "One point per dimension: the norm's output is normalised value × scale + shift. "
+    + (
+        "Here they are flat lines at 1 and 0, because the model has not been trained yet."
+        if untrained
+        else "Training has moved them away from 1 and 0."
+    )
+)
+
+st.subheader("The book's small example")
+st.markdown(
+    "Chapter 4 starts with two examples of 5 numbers each, passes them through a tiny layer "
+    "(`Linear(5, 6)` then `ReLU`) and normalises its outputs. Computed live, with the book's seed 123:"
+)
+st.code(
+    "torch.manual_seed(123)\n"
+    "batch_example = torch.randn(2, 5)\n"
+    "layer = nn.Sequential(nn.Linear(5, 6), nn.ReLU())\n"
+    "out = layer(batch_example)\n"
+    "out_norm = LayerNorm(emb_dim=6)(out)",
+    language="python",
+)
+demo = cached_demo()
+left, right = st.columns(2)
+with left:
+    st.markdown("**The layer's outputs** `out`")
+    st.dataframe(
+        small_table(demo["outputs"], column_name="dim ").style.format("{:.4f}"),
+        width="stretch",
+        key="layernorm_demo_out",
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {"mean": demo["outputs_mean"][:, 0], "variance": demo["outputs_var"][:, 0]},
+            index=["example 0", "example 1"],
+        ).style.format("{:.4f}"),
+        width="stretch",
+        key="layernorm_demo_out_stats",
+    )
+    st.caption("The book prints mean [[0.1324], [0.2170]] and variance [[0.0231], [0.0398]]: the same numbers.")
+with right:
+    st.markdown("**After LayerNorm** `out_norm`")
+    st.dataframe(
+        small_table(demo["normalized"], column_name="dim ").style.format("{:.4f}"),
+        width="stretch",
+        key="layernorm_demo_norm",
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {"mean": demo["normalized_mean"][:, 0], "variance": demo["normalized_var"][:, 0]},
+            index=["example 0", "example 1"],
+        )
+        .round(4)
+        .add(0.0)  # turns -0.0 (a rounded -1e-8) into 0.0
+        .style.format("{:.4f}"),
+        width="stretch",
+        key="layernorm_demo_norm_stats",
+    )
+    st.caption(
+        "Mean 0 and variance ≈ 1 in each row. The variance is a hair under 1 because of eps; the book's "
+        "variance above uses n − 1 in the divisor, LayerNorm uses n."
+    )

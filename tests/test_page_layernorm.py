@@ -1,0 +1,66 @@
+"""The LayerNorm page through AppTest: statistics per token, histograms, scale/shift, the book's demo."""
+
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+TINY = "tiny-seed123"
+
+
+def open_page(model_id: str | None = None, prompt: str = "Every effort moves you") -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    if model_id:
+        at.session_state["model_id"] = model_id
+    at.session_state["prompt"] = prompt
+    at.run()
+    return at.switch_page("pages/layernorm.py").run()
+
+
+# AppTest does not expose a dataframe's key, so frames are found by their order on the page.
+TABLES = ["stats", "demo_out", "demo_out_stats", "demo_norm", "demo_norm_stats"]
+
+
+def table(at: AppTest, name: str):
+    return at.dataframe[TABLES.index(name)].value
+
+
+def test_tiny_model_statistics_demo_and_widgets():
+    at = open_page(TINY)
+    assert not at.exception
+    assert at.title[0].value == "LayerNorm"
+    assert len(at.get("plotly_chart")) == 4  # norm1 stats, norm2 stats, histogram, scale/shift
+
+    stats = table(at, "stats")
+    assert len(stats) == 2 * 4 and set(stats["norm"]) == {"norm1", "norm2"}
+    np.testing.assert_allclose(stats["mean_after"], 0, atol=1e-5)  # untrained: scale 1, shift 0
+    np.testing.assert_allclose(stats["var_after"], 1, atol=1e-3)
+
+    # The book's numbers, computed live.
+    out_stats = table(at, "demo_out_stats")
+    np.testing.assert_allclose(out_stats["mean"], [0.1324, 0.2170], atol=5e-5)
+    np.testing.assert_allclose(out_stats["variance"], [0.0231, 0.0398], atol=5e-5)
+    norm_stats = table(at, "demo_norm_stats")
+    np.testing.assert_allclose(norm_stats["mean"], 0, atol=1e-6)
+
+    at.selectbox(key="layernorm_layer_box").select(1).run()
+    at.radio(key="layernorm_norm_box").set_value("norm2").run()
+    assert not at.exception
+    assert at.session_state["layernorm_layer"] == 1 and at.session_state["layernorm_norm"] == "norm2"
+    assert any(header.value == "The learned scale and shift of norm2, layer 1" for header in at.subheader)
+    histogram = json.loads(at.get("plotly_chart")[2].proto.spec)
+    assert [trace["name"] for trace in histogram["data"]] == ["before the norm", "after the norm"]
+
+
+def test_124m_model_layer_choice_is_clamped_for_the_tiny_model():
+    at = open_page()
+    assert not at.exception
+    stats = table(at, "stats")
+    assert len(stats) == 2 * 4
+    assert (stats["var_before"] > 1.5).all()  # token + position embeddings, each of variance ~1
+    at.selectbox(key="layernorm_layer_box").select(11).run()
+    assert not at.exception
+    at.session_state["model_id"] = TINY  # as the sidebar's model picker does
+    at.run()
+    assert not at.exception
+    assert at.session_state["layernorm_layer"] == 1
