@@ -13,10 +13,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 import torch
+from streamlit.runtime.pages_manager import PagesManager
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTModel, Trace, build_model, get_tokenizer, token_labels, trace
 from gptcore.weights import PRETRAINED_REPOS, cached_pretrained_folder, load_hf_folder
@@ -84,6 +86,20 @@ MODEL_CHOICES: dict[str, ModelChoice] = {
     )
 }
 DEFAULT_MODEL_ID = "book-124m-seed123"
+
+
+def ensure_app_frame() -> None:
+    """Make sure this page runs inside app.py's frame (navigation, sidebar, page config).
+
+    Streamlit treats a folder named pages/ as an old-style multipage app until the first
+    st.navigation call in the server process. A link to /attention opened before anyone visited
+    the start page would run pages/attention.py on its own: no sidebar, no model choice. Clearing
+    the flag (as st.navigation itself does) and rerunning hands the request to app.py, which
+    opens the same page, since page ids come from their url paths.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @contextmanager
@@ -160,28 +176,43 @@ def explain(markdown: str) -> None:
     st.markdown(markdown)
 
 
-def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
-    """A download button for a table; the CSV is only written when the button is clicked."""
+def download(label: str, make_data: Callable[[], str | bytes], file_name: str, key: str | None = None) -> None:
+    """A download button whose file is built only when clicked, without rerunning the page."""
+    mime = {".csv": "text/csv", ".html": "text/html"}.get(Path(file_name).suffix, "application/octet-stream")
     st.download_button(
-        label,
-        data=lambda: frame.to_csv(index=False),
-        file_name=filename,
-        mime="text/csv",
-        key=key or f"csv_{filename}",
-        on_click="ignore",  # downloading needs no rerun of the page
+        label, data=make_data, file_name=file_name, mime=mime, key=key or f"download_{file_name}", on_click="ignore"
     )
+
+
+def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download CSV", key: str | None = None) -> None:
+    """Offer a table as CSV."""
+    download(label, lambda: frame.to_csv(index=False), filename, key)
 
 
 def figure_download(figure, filename: str, label: str = "Download figure (HTML)", key: str | None = None) -> None:
-    """A download button for an interactive figure; its HTML (~25 ms to build) is made on click only."""
-    st.download_button(
-        label,
-        data=lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),
-        file_name=filename,
-        mime="text/html",
-        key=key or f"figure_{filename}",
-        on_click="ignore",
-    )
+    """Offer an interactive figure as a standalone HTML file (~25 ms to build, so only on click)."""
+    download(label, lambda: figure.to_html(include_plotlyjs="cdn", full_html=True), filename, key)
+
+
+def remembered_choice(widget: Callable, label: str, options: list, state_key: str, **kwargs) -> object:
+    """A selectbox, radio or select_slider whose choice lives in a plain session key.
+
+    Widget keys vanish when their page is not shown; the plain key keeps the choice across page
+    switches. A remembered choice that no longer exists (the new model has fewer layers) moves
+    to the nearest end of the options.
+    """
+    widget_key = f"{state_key}_box"
+    value = st.session_state.get(state_key, options[0])
+    if value not in options:
+        too_big = isinstance(value, int) and isinstance(options[-1], int) and value > options[-1]
+        value = options[-1] if too_big else options[0]
+    st.session_state[state_key] = value
+    st.session_state[widget_key] = value
+
+    def remember() -> None:
+        st.session_state[state_key] = st.session_state[widget_key]
+
+    return widget(label, options, key=widget_key, on_change=remember, **kwargs)
 
 
 def _on_prompt_change() -> None:

@@ -60,7 +60,7 @@ def lens_top_k(model: GPTModel, residual: np.ndarray, k: int = 5) -> tuple[np.nd
     for start in range(0, n_tokens, LENS_CHUNK):
         stop = min(start + LENS_CHUNK, n_tokens)
         # A batch of one, as the model itself runs, so the last place matches the trace's logits.
-        x = torch.from_numpy(np.ascontiguousarray(residual[start:stop]))[None]  # (1, chunk, d)
+        x = torch.tensor(residual[start:stop])[None]  # (1, chunk, d); a copy, as traces are read-only
         logits = model.out_head(model.final_norm(x))[0]  # (chunk, vocab)
         top = torch.topk(logits, k, dim=-1)  # sorted, largest first
         log_normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)  # (chunk, 1)

@@ -13,6 +13,8 @@ import ui
 from gptcore import PRESETS, GPTConfig, count_parameters, count_parameters_tied, parameter_breakdown, size_mb
 from gptcore.stats import ParameterRow, parameter_rows, size_report
 
+ui.ensure_app_frame()
+
 GPT2_SIZES = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")
 
 FIELD_MEANINGS = {

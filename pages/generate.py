@@ -14,6 +14,9 @@ import ui
 from gptcore import Step, generate_steps
 from gptcore.lens import candidates_frame, split_generated_text, steps_frame
 
+ui.ensure_app_frame()
+
+GENERATE_REQUESTED = "generate_requested"  # plain session key set by the Generate button
 RESULT_KEY = "generate_steps_result"  # plain session key: survives reruns and page switches
 STEP_SLIDER_KEY = "generate_step_slider"
 MAX_NEW_TOKENS = 200  # enough to watch; keeps one student from holding the model for minutes
@@ -229,14 +232,7 @@ def show_result(result: dict) -> None:
         "The most likely next tokens at this step, after temperature, top-k and top-p; red is the token that was "
         "chosen. With sampling it need not be the longest bar."
     )
-    st.download_button(
-        "Download figure (HTML)",
-        data=lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),  # built only when clicked
-        file_name=f"generation_step_{step_number}.html",
-        mime="text/html",
-        key="generate_step_chart_html",
-        on_click="ignore",
-    )
+    ui.figure_download(figure, f"generation_step_{step_number}.html", key="generate_step_chart_html")
 
     frame = steps_frame(steps)
     st.dataframe(
@@ -266,7 +262,16 @@ if len(ids) > context_length:
         f"only the last {context_length} tokens of the text so far."
     )
 chosen_settings = read_controls()
-if st.button("Generate", key="generate_button", type="primary"):
+# The click is kept in a plain session key by a callback rather than read from st.button's return
+# value, which lasts one script run only and would be lost if this run is restarted.
+st.button(
+    "Generate",
+    key="generate_button",
+    type="primary",
+    on_click=st.session_state.update,
+    args=({GENERATE_REQUESTED: True},),
+)
+if st.session_state.pop(GENERATE_REQUESTED, False):
     run_generation(ids, chosen_settings)
 stored = current_result(ids)
 if stored is not None:

@@ -7,6 +7,8 @@ import streamlit as st
 import ui
 from gptcore import token_label
 
+ui.ensure_app_frame()
+
 st.title("GPT explorer")
 ui.explain(
     "Type a prompt in the sidebar. A GPT-2, written from scratch in PyTorch exactly as in chapter 4 of "

@@ -20,6 +20,8 @@ from gptcore.lens import (
     stream_names,
 )
 
+ui.ensure_app_frame()
+
 LENS_K = 5  # candidates per stream place in the logit lens
 MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narrow to print labels
 SETTING_COLOURS = {"shortcuts on": "#1f77b4", "shortcuts off": "#d62728"}
@@ -58,18 +60,6 @@ def cached_shortcut_experiment() -> pd.DataFrame:
 
 def compact_layout(figure: go.Figure, height: int) -> go.Figure:
     return figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-
-
-def figure_download(figure: go.Figure, filename: str, key: str) -> None:
-    """Like ui.figure_download, but the HTML is only built when clicked: to_html costs ~25 ms per figure."""
-    st.download_button(
-        "Download figure (HTML)",
-        data=lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),
-        file_name=filename,
-        mime="text/html",
-        key=key,
-        on_click="ignore",
-    )
 
 
 def lines_by_setting(frame: pd.DataFrame, x: str, y: str) -> list[go.Scatter]:
@@ -115,7 +105,7 @@ def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str])
     with left:
         ui.csv_download(table, "residual_norms.csv")
     with right:
-        figure_download(heatmap, "residual_norms.html", key="residual_norms_html")
+        ui.figure_download(heatmap, "residual_norms.html", key="residual_norms_html")
 
 
 def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> None:
@@ -175,7 +165,7 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> 
     with left:
         ui.csv_download(frame, f"logit_lens_position_{position}.csv")
     with right:
-        figure_download(heatmap, "logit_lens.html", key="residual_lens_html")
+        ui.figure_download(heatmap, "logit_lens.html", key="residual_lens_html")
 
 
 def log_line(frame: pd.DataFrame, column: str, title: str) -> go.Figure:
@@ -214,11 +204,11 @@ def show_gradients(trace: Trace) -> None:
     with left:
         st.plotly_chart(params_figure, width="stretch", key="residual_param_grads")
         st.caption("Size (L2 norm) of the gradient of all weights in each block; the y axis is logarithmic.")
-        figure_download(params_figure, "parameter_gradients.html", key="residual_param_grads_html")
+        ui.figure_download(params_figure, "parameter_gradients.html", key="residual_param_grads_html")
     with right:
         st.plotly_chart(resid_figure, width="stretch", key="residual_stream_grads")
         st.caption("Gradient of the residual stream entering each block, per token, summed over the tokens.")
-        figure_download(resid_figure, "residual_gradients.html", key="residual_stream_grads_html")
+        ui.figure_download(resid_figure, "residual_gradients.html", key="residual_stream_grads_html")
     st.caption(
         "Block 0 is nearest the input, so its gradient has travelled furthest. This GPT normalises the stream "
         "before each sublayer, which keeps gradients from fading as fast as in the toy network below."
@@ -261,7 +251,7 @@ def show_toy_experiment() -> None:
     with left:
         ui.csv_download(frame, "shortcut_experiment.csv")
     with right:
-        figure_download(figure, "shortcut_experiment.html", key="residual_toy_html")
+        ui.figure_download(figure, "shortcut_experiment.html", key="residual_toy_html")
 
 
 st.title("Residual stream and gradients")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,8 @@ import torch
 import ui
 from gptcore import get_tokenizer, token_labels
 from gptcore.embeddings import cosine_similarity_matrix, nearest_tokens, normalized_token_embeddings, pca_2d
+
+ui.ensure_app_frame()
 
 MAX_ROWS = 64  # tokens per heatmap before a slider picks which ones to show
 MAX_CONTEXT_POSITIONS = 128  # the most positions the whole-context similarity map shows
@@ -49,20 +50,6 @@ def token_chips(token_ids: np.ndarray, labels: list[str]) -> str:
         )
     # One line, no blank lines: Markdown keeps an HTML block whole only until the first blank line.
     return '<div style="display:flex;flex-wrap:wrap;line-height:1.2;">' + "".join(chips) + "</div>"
-
-
-def lazy_download(label: str, make: Callable[[], str], file_name: str, mime: str) -> None:
-    """A download button whose file is built only when clicked (big heatmaps make big HTML files)."""
-    st.download_button(label, data=make, file_name=file_name, mime=mime, on_click="ignore", key=f"dl_{file_name}")
-
-
-def figure_download(figure: go.Figure, file_name: str) -> None:
-    lazy_download(
-        "Download figure (HTML)",
-        lambda: figure.to_html(include_plotlyjs="cdn", full_html=True),
-        file_name,
-        "text/html",
-    )
 
 
 def heatmap(matrix: np.ndarray, row_labels: list[str], x_title: str, colour_title: str, **style) -> go.Figure:
@@ -185,7 +172,7 @@ for tab, (name, matrix) in zip(tabs, matrices.items(), strict=True):
     with tab:
         figure = heatmap(matrix[window], rows_shown, "embedding dimension", "value")
         st.plotly_chart(figure, key=f"heatmap_{name}")
-        figure_download(figure, f"{name}.html")
+        ui.figure_download(figure, f"{name}.html", key=f"dl_{name}.html")
 
 
 def vectors_csv() -> str:
@@ -200,7 +187,7 @@ def vectors_csv() -> str:
     return pd.concat(frames).to_csv(index=False)
 
 
-lazy_download("Download all three as CSV", vectors_csv, "embedding_vectors.csv", "text/csv")
+ui.download("Download all three as CSV", vectors_csv, "embedding_vectors.csv", key="dl_embedding_vectors.csv")
 
 # --- PCA ----------------------------------------------------------------------------------------
 st.subheader("The token embeddings in two dimensions")
@@ -239,7 +226,7 @@ else:
     with c1:
         ui.csv_download(pca_frame, "token_pca.csv")
     with c2:
-        figure_download(scatter, "token_pca.html")
+        ui.figure_download(scatter, "token_pca.html", key="dl_token_pca.html")
 
 # --- Nearest neighbours ---------------------------------------------------------------------------
 st.subheader("Nearest tokens in the vocabulary")
@@ -309,7 +296,7 @@ similarity_style = {
 figure = heatmap(position_sims, rows_shown, "position", "cosine", **similarity_style)
 figure.update_xaxes(type="category", tickangle=-45)
 st.plotly_chart(figure, key="position_similarity_prompt")
-figure_download(figure, "position_similarity_prompt.html")
+ui.figure_download(figure, "position_similarity_prompt.html", key="dl_position_similarity_prompt.html")
 
 longest = min(MAX_CONTEXT_POSITIONS, cfg.context_length)
 if st.toggle(f"Show the first positions of the whole context (up to {longest})", key="tokens_context_positions"):
@@ -328,4 +315,4 @@ if st.toggle(f"Show the first positions of the whole context (up to {longest})",
         height=min(760, 8 * n_positions + 200),
     )
     st.plotly_chart(figure, key="position_similarity_context")
-    figure_download(figure, "position_similarity_context.html")
+    ui.figure_download(figure, "position_similarity_context.html", key="dl_position_similarity_context.html")

@@ -72,7 +72,7 @@ def test_lens_shapes_and_probabilities_are_sorted_and_in_range(tiny_model, tiny_
 
 def test_first_lens_entry_reads_the_embeddings_through_the_output_head(tiny_model, tiny_trace):
     with torch.no_grad():
-        logits = tiny_model.out_head(tiny_model.final_norm(torch.from_numpy(tiny_trace.embeddings)))  # (T, vocab)
+        logits = tiny_model.out_head(tiny_model.final_norm(torch.tensor(tiny_trace.embeddings)))  # (T, vocab)
     ids, probs = logit_lens(tiny_model, tiny_trace, k=3)
     expected = torch.softmax(logits.double(), dim=-1).topk(3)
     np.testing.assert_array_equal(ids[0], expected.indices.numpy())

@@ -56,17 +56,15 @@ def assert_trace_matches(hf: GPT2LMHeadModel, ours: GPTModel, ids: torch.Tensor)
     with torch.no_grad():
         out = hf(ids.unsqueeze(0), output_attentions=True, output_hidden_states=True)
     t = trace(ours, ids)
-    torch.testing.assert_close(torch.from_numpy(t.logits), out.logits[0], atol=TOLERANCE, rtol=0)
+    torch.testing.assert_close(torch.tensor(t.logits), out.logits[0], atol=TOLERANCE, rtol=0)
     for layer in range(ours.cfg.n_layers):
-        torch.testing.assert_close(
-            torch.from_numpy(t.attention(layer)), out.attentions[layer][0], atol=TOLERANCE, rtol=0
-        )
+        torch.testing.assert_close(torch.tensor(t.attention(layer)), out.attentions[layer][0], atol=TOLERANCE, rtol=0)
         # HF's hidden_states[i] is the stream entering block i ...
         torch.testing.assert_close(
-            torch.from_numpy(t.resid_pre[layer]), out.hidden_states[layer][0], atol=TOLERANCE, rtol=0
+            torch.tensor(t.resid_pre[layer]), out.hidden_states[layer][0], atol=TOLERANCE, rtol=0
         )
     # ... and its last entry is after the final LayerNorm.
-    torch.testing.assert_close(torch.from_numpy(t.final_norm_out), out.hidden_states[-1][0], atol=TOLERANCE, rtol=0)
+    torch.testing.assert_close(torch.tensor(t.final_norm_out), out.hidden_states[-1][0], atol=TOLERANCE, rtol=0)
 
 
 def test_small_config_matches_transformers(small_pair, tokenizer):
