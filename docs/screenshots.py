@@ -60,12 +60,25 @@ def start_server(port: int) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_until_rendered(page, timeout_ms: int = 120_000) -> None:
-    """Wait for the script run to end: the app's status widget disappears when it is done."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_timeout(1500)  # let the first script run begin
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout_ms)
-    page.wait_for_timeout(1500)  # plotly draws after the data arrives
+def wait_until_rendered(page, timeout_s: float = 180.0) -> None:
+    """Wait until the script run has ended and every placeholder has been filled, twice in a row."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
+    busy = "[data-testid='stSkeleton'], [data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']"
+    deadline = time.monotonic() + timeout_s
+    quiet_checks = 0
+    while quiet_checks < 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{page.url} was still rendering after {timeout_s:.0f} s")
+        page.wait_for_timeout(1000)
+        running = page.locator(busy).count() or page.get_by_text("Running...").count()
+        quiet_checks = 0 if running else quiet_checks + 1
+    # Charts and tables draw lazily once scrolled into view: visit the whole page, then go back up.
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    for y in range(0, height, 600):
+        page.evaluate(f"document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, {y})")
+        page.wait_for_timeout(300)
+    page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+    page.wait_for_timeout(1500)
 
 
 def main() -> None:
@@ -82,7 +95,7 @@ def main() -> None:
         query = urllib.parse.urlencode({"prompt": args.prompt, "model": args.model})
         with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
             browser = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000}
+                profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 3000}
             )
             page = browser.new_page()
             for path in args.pages:
