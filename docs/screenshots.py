@@ -101,6 +101,9 @@ def main() -> None:
             for path in args.pages:
                 page.goto(f"http://127.0.0.1:{port}/{path}?{query}")
                 wait_until_rendered(page)
+                if path == "generate":  # show the model writing, not just the controls
+                    page.get_by_role("button", name="Generate").click()
+                    wait_until_rendered(page)
                 if page.locator("[data-testid='stException']").count():
                     raise RuntimeError(f"page /{path} shows an exception")
                 target = OUT_DIR / f"{path or 'home'}.png"
