@@ -19,10 +19,12 @@ from gptcore import get_tokenizer, trace
 from ui import DEFAULT_MODEL_ID, get_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PROMPT_32 = (
-    "The teacher wrote a sentence on the board and asked the class to guess how a language model "
-    "would continue it, one token after another, until the"
+# 31 tokens; one more word (each of these is a single token) makes a new 32-token prompt.
+PROMPT_31 = (
+    "The teacher wrote a short sentence on the board and asked the whole class to guess how a language "
+    "model would continue it, one token after another, with the"
 )
+LAST_WORDS = ["cat", "dog", "sun", "tree", "book", "door", "car", "bird", "lake", "song", "road", "hill"]
 
 
 def timed(fn) -> float:
@@ -33,25 +35,26 @@ def timed(fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=7, help=f"at most {len(LAST_WORDS) - 1}")
     args = parser.parse_args()
     tokenizer = get_tokenizer()
-    ids = tokenizer.encode(PROMPT_32)[:32]
-    prompt = tokenizer.decode(ids)
-    assert len(tokenizer.encode(prompt)) == 32
+    prompts = [f"{PROMPT_31} {word}" for word in LAST_WORDS]
+    assert all(len(tokenizer.encode(p)) == 32 for p in prompts), [len(tokenizer.encode(p)) for p in prompts]
+    prompt, fresh_prompts = prompts[0], prompts[1:]
+    ids = tokenizer.encode(prompt)
 
     at = AppTest.from_file(APP, default_timeout=300)
     at.session_state["prompt"] = prompt
     at.run()
     at.switch_page("pages/attention.py").run()  # builds the model and caches this prompt's trace
     assert not at.exception, at.exception
-    layer_box = at.selectbox(key="attention_layer")
-    layers = list(layer_box.options)
+    layer_box = at.selectbox(key="attention_layer_box")
+    n_layers = len(layer_box.options)  # options are shown as "layer i"; their values are 0..L-1
 
     rerun_times = []
     for i in range(args.repeats):
-        layer = layers[(i + 1) % len(layers)]
-        rerun_times.append(timed(lambda layer=layer: at.selectbox(key="attention_layer").select(layer).run()))
+        layer = (i + 1) % n_layers
+        rerun_times.append(timed(lambda layer=layer: at.selectbox(key="attention_layer_box").select(layer).run()))
         assert not at.exception, at.exception
 
     model = get_model(DEFAULT_MODEL_ID)
@@ -59,8 +62,7 @@ def main() -> None:
     trace_times = [timed(lambda: trace(model, ids)) for _ in range(args.repeats)]
 
     new_prompt_times = []
-    for i in range(args.repeats):
-        fresh = tokenizer.decode([*ids[:-1], 1000 + i])  # a prompt the cache has not seen
+    for fresh in fresh_prompts[: args.repeats]:  # prompts the cache has not seen
         at.session_state["prompt"] = fresh
         new_prompt_times.append(timed(at.run))
         assert not at.exception, at.exception
