@@ -13,7 +13,7 @@ from .model import GPTModel, TransformerBlock, build_model
 from .stats import count_parameters, count_parameters_tied, parameter_breakdown, size_mb, size_report
 from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text, token_label, token_labels
 from .trace import Trace, trace
-from .weights import hf_to_gptcore, load_hf_state_dict
+from .weights import load_hf_safetensors, load_hf_state_dict
 
 __all__ = [
     "GELU",
@@ -41,7 +41,7 @@ __all__ = [
     "generate_text_simple",
     "get_tokenizer",
     "gradient_norms",
-    "hf_to_gptcore",
+    "load_hf_safetensors",
     "load_hf_state_dict",
     "parameter_breakdown",
     "recording",

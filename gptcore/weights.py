@@ -6,20 +6,25 @@ other names and in other layouts. The mapping is a name table plus three rules:
 - attention's query, key and value live side by side in one ``c_attn`` matrix: split it in three;
 - ``Conv1D`` layers store their weight as (in, out), ``nn.Linear`` as (out, in): transpose;
 - the output head shares the token embedding (``wte``), so ``out_head`` gets a copy of it.
+
+The mapping is first worked out from names and shapes alone (a plan), and every name and shape is
+checked before any weight is copied. A safetensors file is then read one tensor at a time, so
+loading never holds a second full copy of the weights.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from huggingface_hub import try_to_load_from_cache
-from safetensors.torch import load_file
 
 from .config import GPTConfig
 from .model import GPTModel
+from .tensorfile import TensorFile
 
 # Buffers that older transformers versions saved with the weights; they hold no learned values.
 _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
@@ -44,87 +49,134 @@ _TOP_MAP = {
     "final_norm.shift": "ln_f.bias",
     "out_head.weight": "wte.weight",  # tied in GPT-2: the head reuses the token embedding
 }
+_QKV = ("W_query", "W_key", "W_value")  # the three thirds of c_attn, in order
 
 
-def _conv1d_to_linear(weight: torch.Tensor) -> torch.Tensor:
-    """(in, out) -> (out, in); anything not 2-D is left for the shape check to report."""
-    return weight.t() if weight.dim() == 2 else weight
+@dataclass(frozen=True)
+class _Copy:
+    """One parameter of ours, filled from (part of) one tensor of theirs."""
+
+    ours: str
+    theirs: str  # name in the checkpoint, without the "transformer." prefix
+    third: int | None = None  # which third of c_attn (query, key, value), if split
+    transpose: bool = False  # Conv1D (in, out) -> Linear (out, in)
+
+    def describe(self) -> str:
+        return f"'{self.theirs}'" + (f" (its {_QKV[self.third]} third)" if self.third is not None else "")
+
+    def shape_from(self, their_shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = list(their_shape)
+        if self.third is not None and shape:
+            # tensor_split gives the first (n % 3) parts one extra element
+            n = shape[-1]
+            shape[-1] = n // 3 + (1 if self.third < n % 3 else 0)
+        return tuple(reversed(shape)) if self.transpose and len(shape) == 2 else tuple(shape)
+
+    def apply(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.third is not None:
+            tensor = tensor.tensor_split(3, dim=-1)[self.third]
+        return tensor.t() if self.transpose else tensor
 
 
-def _strip_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Accept both GPT2LMHeadModel keys ('transformer.h.0...') and bare GPT2Model keys ('h.0...')."""
-    stripped = {}
-    for name, tensor in state_dict.items():
-        if name == "lm_head.weight" or name.endswith(_IGNORED_SUFFIXES):
-            continue  # lm_head is wte again; the rest are constant buffers
-        stripped[name.removeprefix("transformer.")] = tensor
-    return stripped
+def _their_name(name: str) -> str | None:
+    """Accept GPT2LMHeadModel keys ('transformer.h.0...') and bare GPT2Model keys ('h.0...')."""
+    if name == "lm_head.weight" or name.endswith(_IGNORED_SUFFIXES):
+        return None  # lm_head is wte again; the rest are constant buffers
+    return name.removeprefix("transformer.")
 
 
-def hf_to_gptcore(model: GPTModel, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Return our state dict (name -> tensor, names and shapes checked) built from a Hugging Face one."""
-    theirs = _strip_prefix(state_dict)
-    expected_shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    converted: dict[str, torch.Tensor] = {}
-    used: set[str] = set()
-
-    def take(their_name: str) -> torch.Tensor:
-        if their_name not in theirs:
-            raise ValueError(f"the GPT-2 weights have no tensor '{their_name}'")
-        used.add(their_name)
-        return theirs[their_name]
-
-    def put(our_name: str, source: str, tensor: torch.Tensor) -> None:
-        if our_name not in expected_shapes:
-            raise ValueError(
-                f"the GPT-2 weights have {source} but the model has no '{our_name}'; "
-                "GPT-2 checkpoints need a model built with qkv_bias=True"
-            )
-        if tuple(tensor.shape) != expected_shapes[our_name]:
-            raise ValueError(
-                f"{source} has shape {tuple(tensor.shape)} but the model's '{our_name}' needs "
-                f"{expected_shapes[our_name]}; check that the model's config matches the checkpoint"
-            )
-        converted[our_name] = tensor
-
-    for our_name, their_name in _TOP_MAP.items():
-        put(our_name, f"'{their_name}'", take(their_name))
+def _plan(model: GPTModel, their_shapes: Mapping[str, tuple[int, ...]]) -> list[_Copy]:
+    """Which tensor of theirs fills which parameter of ours; raises ValueError naming any mismatch."""
+    our_shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    copies = [_Copy(ours, theirs) for ours, theirs in _TOP_MAP.items()]
     for layer in range(model.cfg.n_layers):
         ours, hf = f"trf_blocks.{layer}.", f"h.{layer}."
-        for our_name, (their_name, transpose) in _BLOCK_MAP.items():
-            tensor = take(hf + their_name)
-            put(ours + our_name, f"'{hf + their_name}'", _conv1d_to_linear(tensor) if transpose else tensor)
-        # c_attn holds W_query, W_key and W_value side by side: (emb, 3 emb) -> three (emb, emb).
-        for kind in ("weight", "bias"):
-            their_name = f"{hf}attn.c_attn.{kind}"
-            if kind == "bias" and not model.cfg.qkv_bias and their_name not in theirs:
-                continue
-            thirds = take(their_name).tensor_split(3, dim=-1)
-            for part, tensor in zip(("W_query", "W_key", "W_value"), thirds, strict=True):
-                source = f"'{their_name}' (its {part} third)"
-                put(f"{ours}att.{part}.{kind}", source, _conv1d_to_linear(tensor) if kind == "weight" else tensor)
+        copies += [_Copy(ours + o, hf + t, transpose=tr) for o, (t, tr) in _BLOCK_MAP.items()]
+        copies += [_Copy(f"{ours}att.{part}.weight", hf + "attn.c_attn.weight", i, True) for i, part in enumerate(_QKV)]
+        if model.cfg.qkv_bias or hf + "attn.c_attn.bias" in their_shapes:
+            copies += [_Copy(f"{ours}att.{part}.bias", hf + "attn.c_attn.bias", i) for i, part in enumerate(_QKV)]
 
-    extra = sorted(set(theirs) - used)
+    for copy in copies:
+        if copy.theirs not in their_shapes:
+            raise ValueError(f"the GPT-2 weights have no tensor '{copy.theirs}'")
+        if copy.ours not in our_shapes:
+            raise ValueError(
+                f"the GPT-2 weights have {copy.describe()} but the model has no '{copy.ours}'; "
+                "GPT-2 checkpoints need a model built with qkv_bias=True"
+            )
+        shape = copy.shape_from(their_shapes[copy.theirs])
+        if shape != our_shapes[copy.ours]:
+            raise ValueError(
+                f"{copy.describe()} has shape {tuple(their_shapes[copy.theirs])} but the model's '{copy.ours}' needs "
+                f"{our_shapes[copy.ours]}; check that the model's config matches the checkpoint"
+            )
+    extra = sorted(set(their_shapes) - {copy.theirs for copy in copies})
     if extra:
         raise ValueError(
             f"the GPT-2 weights have {len(extra)} tensors this model has no place for, e.g. {extra[:3]}; "
             f"does the model's n_layers ({model.cfg.n_layers}) match the checkpoint?"
         )
-    return converted
+    return copies
 
 
-@torch.no_grad()
+class _Source:
+    """Their tensors by short name, from a state dict in memory or from a file on disk."""
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor] | None = None, file: TensorFile | None = None) -> None:
+        self.tensors = tensors
+        self.file = file
+        if file is not None:
+            self.names = {short: name for name in file.shapes if (short := _their_name(name))}
+            self.shapes = {short: file.shapes[name] for short, name in self.names.items()}
+        else:
+            self.tensors = {short: t for name, t in tensors.items() if (short := _their_name(name))}
+            self.shapes = {short: tuple(t.shape) for short, t in self.tensors.items()}
+
+    def read(self, short: str) -> torch.Tensor:
+        return self.file.read(self.names[short]) if self.file else self.tensors[short]
+
+    def read_into(self, short: str, destination: torch.Tensor) -> None:
+        if self.file:
+            self.file.read_into(self.names[short], destination)
+        else:
+            destination.copy_(self.tensors[short])
+
+
+def _execute(model: GPTModel, copies: list[_Copy], source: _Source) -> GPTModel:
+    """Copy the planned tensors into the model, reading each tensor of theirs once."""
+    params = dict(model.named_parameters())
+    by_source: dict[str, list[_Copy]] = {}
+    for copy in copies:
+        by_source.setdefault(copy.theirs, []).append(copy)
+    with torch.no_grad():
+        for theirs, targets in by_source.items():
+            if len(targets) == 1 and targets[0].third is None:
+                # A whole tensor for one parameter: read it straight in. A transposed Conv1D weight
+                # lands in our (in, out) memory layout, which is the file's own byte order.
+                param = params[targets[0].ours]
+                source.read_into(theirs, param.t() if targets[0].transpose else param)
+                continue
+            tensor = source.read(theirs)  # c_attn (split in three) or wte (embedding and head)
+            for copy in targets:
+                params[copy.ours].copy_(copy.apply(tensor))
+            del tensor  # at most one of their tensors is alive at a time
+    return model
+
+
 def load_hf_state_dict(model: GPTModel, state_dict: Mapping[str, torch.Tensor]) -> GPTModel:
     """Copy a Hugging Face GPT-2 state dict into ``model`` in place and return the model.
 
     All names and shapes are checked before any weight is copied, so a mismatch leaves the model
     as it was.
     """
-    converted = hf_to_gptcore(model, state_dict)
-    params = dict(model.named_parameters())
-    for name, tensor in converted.items():
-        params[name].copy_(tensor)
-    return model
+    source = _Source(tensors=state_dict)
+    return _execute(model, _plan(model, source.shapes), source)
+
+
+def load_hf_safetensors(model: GPTModel, path: str | Path) -> GPTModel:
+    """Fill ``model`` from a GPT-2 model.safetensors file, reading one tensor at a time."""
+    source = _Source(file=TensorFile(path))
+    return _execute(model, _plan(model, source.shapes), source)
 
 
 # OpenAI's four GPT-2 sizes on the Hugging Face Hub, by the short names transformers uses.
@@ -161,6 +213,13 @@ def cached_pretrained_folder(name: str, cache_dir: str | Path | None = None) -> 
     return Path(found).parent if isinstance(found, str) else None
 
 
+def empty_model(cfg: GPTConfig) -> GPTModel:
+    """A GPTModel with uninitialised weights: no time spent drawing numbers about to be replaced."""
+    with torch.device("meta"):
+        model = GPTModel(cfg)  # shapes (and the weights' memory layout) only
+    return model.to_empty(device="cpu").eval()
+
+
 def load_hf_folder(folder: str | Path) -> GPTModel:
     """Load a GPT-2 saved the Hugging Face way (config.json + model.safetensors) into a GPTModel."""
     folder = Path(folder)
@@ -168,8 +227,8 @@ def load_hf_folder(folder: str | Path) -> GPTModel:
     for path in (config_path, weights_path):
         if not path.is_file():
             raise ValueError(f"{path} is missing; a GPT-2 folder needs config.json and {WEIGHTS_FILE}")
-    cfg = gpt_config_from_hf(json.loads(config_path.read_text()))
-    with torch.device("meta"):
-        model = GPTModel(cfg)  # shapes only: the weights come from the file
-    model = model.to_empty(device="cpu")
-    return load_hf_state_dict(model, load_file(weights_path)).eval()
+    try:
+        hf_config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_path} is not valid JSON ({error})") from None
+    return load_hf_safetensors(empty_model(gpt_config_from_hf(hf_config)), weights_path)

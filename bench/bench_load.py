@@ -1,0 +1,61 @@
+"""Loading GPT-2 124M from a local safetensors folder: time and peak memory, each in a fresh process.
+
+The folder is made once with transformers (random weights, saved the way the Hub stores GPT-2).
+
+    .venv/bin/python -m bench.bench_load [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# VmHWM is the process's peak resident memory (Linux), in kB.
+PEAK = "int(next(line for line in open('/proc/self/status') if line.startswith('VmHWM')).split()[1]) * 1024"
+MEASURE = f"""
+import time
+from gptcore.weights import load_hf_folder
+from gptcore.stats import count_parameters
+before = {PEAK}
+start = time.perf_counter()
+model = load_hf_folder({{folder!r}})
+seconds = time.perf_counter() - start
+print(seconds, {PEAK} - before, count_parameters(model) * 4)
+"""
+
+
+def make_folder(folder: Path) -> None:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config()).save_pretrained(folder)
+
+
+def run(code: str) -> list[float]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [float(x) for x in out.stdout.split()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        make_folder(Path(tmp))
+        runs = [run(MEASURE.format(folder=tmp)) for _ in range(args.repeats)]
+    seconds = statistics.median(r[0] for r in runs)
+    peak = statistics.median(r[1] for r in runs)  # above the peak before loading began
+    model_bytes = runs[0][2]
+    print(f"GPT-2 124M from a local model.safetensors, {args.repeats} fresh processes (medians)")
+    print(f"  load time:            {seconds:6.2f} s   (target <= 2 s)")
+    print(f"  model in float32:     {model_bytes / 2**20:6.0f} MB (untied head: 163M parameters)")
+    print(f"  peak memory added:    {peak / 2**20:6.0f} MB = {peak / model_bytes:.2f}x the model (target < 2x)")
+
+
+if __name__ == "__main__":
+    main()
