@@ -11,6 +11,7 @@ Format: 8 bytes (little-endian length N), N bytes of JSON header
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -86,7 +87,7 @@ class TensorFile:
         dtype, shape, offset, nbytes = self._locate(name)
         tensor = torch.empty(shape, dtype=dtype)
         if nbytes:
-            self._read_bytes(name, offset, memoryview(tensor.view(torch.uint8).numpy()).cast("B"))
+            self._read_bytes(name, offset, memoryview(tensor.view(-1).view(torch.uint8).numpy()).cast("B"))
         return tensor
 
     def read_into(self, name: str, destination: torch.Tensor) -> None:
@@ -101,3 +102,35 @@ class TensorFile:
         else:
             with torch.no_grad():
                 destination.copy_(self.read(name))
+
+
+_DTYPE_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
+    """A tensor's data in row-major order (a contiguous copy only if it is laid out otherwise)."""
+    flat = tensor.detach().contiguous().view(-1)
+    return memoryview(flat.view(torch.uint8).numpy()).cast("B") if flat.numel() else memoryview(b"")
+
+
+def write_tensor_file(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write tensors in the safetensors format, one tensor at a time (no second copy of the model)."""
+    header: dict[str, object] = {"__metadata__": metadata}
+    offset = 0
+    for name, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": _DTYPE_NAMES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    header_bytes += b" " * (-len(header_bytes) % 8)  # keep the data 8-byte aligned, as safetensors does
+    with Path(path).open("wb") as file:
+        file.write(struct.pack("<Q", len(header_bytes)))
+        file.write(header_bytes)
+        for tensor in tensors.values():
+            file.write(_tensor_bytes(tensor))
+        file.flush()
+        os.fsync(file.fileno())  # on disk before the caller renames it into place
