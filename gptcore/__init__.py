@@ -4,10 +4,12 @@ It never imports Streamlit: the app's pages read its results, as NumPy arrays, a
 """
 
 from .attention import KVCache, MultiHeadAttention
+from .checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
 from .generation import Candidate, Step, generate, generate_steps, generate_text_simple
 from .gradients import ExampleDeepNeuralNetwork, GradientReport, gradient_norms, shortcut_experiment
 from .hooks import HookPoint, Recorder, recording
+from .hub import load_local, load_pretrained
 from .layers import GELU, FeedForward, LayerNorm
 from .model import GPTModel, TransformerBlock, build_model
 from .stats import count_parameters, count_parameters_tied, parameter_breakdown, size_mb, size_report
@@ -41,10 +43,15 @@ __all__ = [
     "generate_text_simple",
     "get_tokenizer",
     "gradient_norms",
+    "list_checkpoints",
+    "load_checkpoint",
     "load_hf_safetensors",
     "load_hf_state_dict",
+    "load_local",
+    "load_pretrained",
     "parameter_breakdown",
     "recording",
+    "save_checkpoint",
     "shortcut_experiment",
     "size_mb",
     "size_report",
