@@ -1,0 +1,88 @@
+"""The only Streamlit helpers shared by the pages: model choice, prompt, cached loaders, downloads.
+
+Pages are thin views: they call ``current_trace()`` (or ``current_model()``) and draw. Shared
+values live in plain session keys (MODEL_KEY, PROMPT_KEY), because widget keys vanish when the
+page that drew the widget is not rendered; the prompt and model are also mirrored in the URL so a
+teacher can share a link that opens the same prompt.
+
+- catalog.py: every model a student can pick, with ids, labels and memory needs
+- models.py: the session's model, loaded once per server (get_model)
+- memory.py: free memory, and the refusal when a model would not fit
+- downloads.py: background downloads of OpenAI's weights, shared by the whole server
+- picker.py: the sidebar's model picker, Download button and progress
+- sidebar.py: the app's frame and the sidebar every page shares
+- state.py: the prompt
+- traces.py: the prompt's trace, computed once and shared; the compute lock
+- widgets.py: labels, explanations, download buttons, remembered choices
+"""
+
+from .catalog import (
+    CHECKPOINT_PREFIX,
+    CHECKPOINTS_ENV,
+    DEFAULT_MODEL_ID,
+    MODEL_CHOICES,
+    ModelChoice,
+    all_choices,
+    checkpoint_choices,
+    checkpoint_folder,
+    find_choice,
+    is_ready,
+    picker_label,
+    refresh_checkpoints,
+)
+from .downloads import DownloadJob, DownloadRegistry, download_registry
+from .memory import format_bytes, memory_refusal, read_available_memory
+from .models import MODEL_KEY, current_choice, current_model, current_model_id, get_model, refusal
+from .picker import WANTED_KEY, choose_model, render_model_picker
+from .sidebar import ensure_app_frame, init_state, render_sidebar
+from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
+from .traces import COMPUTE_LOCK, computing, current_trace, get_trace, prompt_token_ids
+from .widgets import csv_download, download, explain, figure_download, labels, remembered_choice
+
+__all__ = [
+    "CHECKPOINTS_ENV",
+    "CHECKPOINT_PREFIX",
+    "COMPUTE_LOCK",
+    "DEFAULT_MODEL_ID",
+    "DEFAULT_PROMPT",
+    "MAX_PROMPT_CHARS",
+    "MODEL_CHOICES",
+    "MODEL_KEY",
+    "PROMPT_KEY",
+    "WANTED_KEY",
+    "DownloadJob",
+    "DownloadRegistry",
+    "ModelChoice",
+    "all_choices",
+    "checkpoint_choices",
+    "checkpoint_folder",
+    "choose_model",
+    "computing",
+    "csv_download",
+    "current_choice",
+    "current_model",
+    "current_model_id",
+    "current_prompt",
+    "current_trace",
+    "download",
+    "download_registry",
+    "ensure_app_frame",
+    "explain",
+    "figure_download",
+    "find_choice",
+    "format_bytes",
+    "get_model",
+    "get_trace",
+    "init_state",
+    "is_ready",
+    "labels",
+    "memory_refusal",
+    "picker_label",
+    "prompt_token_ids",
+    "read_available_memory",
+    "refresh_checkpoints",
+    "refusal",
+    "remembered_choice",
+    "render_model_picker",
+    "render_sidebar",
+]

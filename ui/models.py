@@ -1,0 +1,71 @@
+"""The model a session uses: loading it once per server, and checking it fits in memory first."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+import streamlit as st
+
+from gptcore import GPTModel
+
+from .catalog import DEFAULT_MODEL_ID, ModelChoice, find_choice
+from .memory import memory_refusal
+
+logger = logging.getLogger(__name__)
+
+MODEL_KEY = "model_id"  # plain session key: the id of the model this session uses
+
+# Models alive in this process, by id: choosing one of them again costs no memory.
+_live_models: weakref.WeakValueDictionary[str, GPTModel] = weakref.WeakValueDictionary()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_model(model_id: str) -> GPTModel:
+    """Build or load a model once per server process; every session shares it, read-only."""
+    choice = find_choice(model_id)
+    if choice is None:
+        raise KeyError(f"no model with id {model_id!r}")
+    model = choice.build()
+    _live_models[model_id] = model
+    return model
+
+
+def is_loaded(model_id: str) -> bool:
+    return model_id in _live_models
+
+
+def refusal(choice: ModelChoice) -> str | None:
+    """Why ``choice`` cannot be loaded now (not enough free memory), or None."""
+    if not choice.ram_bytes or is_loaded(choice.model_id):
+        return None
+    return memory_refusal(choice.short_name, choice.ram_bytes)
+
+
+def current_model_id() -> str:
+    model_id = st.session_state.get(MODEL_KEY, DEFAULT_MODEL_ID)
+    return model_id if find_choice(model_id) is not None else DEFAULT_MODEL_ID
+
+
+def current_choice() -> ModelChoice:
+    return find_choice(current_model_id()) or find_choice(DEFAULT_MODEL_ID)
+
+
+def current_model() -> GPTModel:
+    """The session's model, with a spinner saying what is happening while it loads.
+
+    A model that fails to load (a damaged file, too little memory after all) gives a message,
+    not a traceback, and the session goes back to the default model.
+    """
+    choice = current_choice()
+    with st.spinner(choice.loading_text):
+        try:
+            return get_model(choice.model_id)
+        except Exception as error:
+            logger.exception("could not load %s", choice.model_id)
+            message = f"Could not load {choice.short_name}: {error}"
+            if choice.model_id != DEFAULT_MODEL_ID:
+                st.session_state[MODEL_KEY] = DEFAULT_MODEL_ID
+                message += f" The app went back to {find_choice(DEFAULT_MODEL_ID).label}; rerun or pick another model."
+            st.error(message)
+            st.stop()

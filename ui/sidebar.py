@@ -1,0 +1,79 @@
+"""The frame every page shares: app.py's navigation and sidebar (model, prompt, what the model is)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from gptcore import get_tokenizer
+
+from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready
+from .models import MODEL_KEY, current_choice, current_model_id
+from .picker import WANTED_KEY, choose_model, render_model_picker
+from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
+
+
+def ensure_app_frame() -> None:
+    """Make sure this page runs inside app.py's frame (navigation, sidebar, page config).
+
+    Streamlit treats a folder named pages/ as an old-style multipage app until the first
+    st.navigation call in the server process. A link to /attention opened before anyone visited
+    the start page would run pages/attention.py on its own: no sidebar, no model choice. Clearing
+    the flag (as st.navigation itself does) and rerunning hands the request to app.py, which
+    opens the same page, since page ids come from their url paths.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def _on_prompt_change() -> None:
+    text = st.session_state["_prompt_box"][:MAX_PROMPT_CHARS]
+    st.session_state[PROMPT_KEY] = text
+    st.query_params["prompt"] = text
+
+
+def init_state() -> None:
+    """Take prompt and model from the URL (a shared link) on a session's first run, or defaults.
+
+    A linked model that is not downloaded yet (or would not fit in memory) is offered in the
+    picker while the session starts on the default model.
+    """
+    if PROMPT_KEY not in st.session_state:
+        st.session_state[PROMPT_KEY] = str(st.query_params.get("prompt", DEFAULT_PROMPT))[:MAX_PROMPT_CHARS]
+    if MODEL_KEY not in st.session_state:
+        st.session_state[MODEL_KEY] = DEFAULT_MODEL_ID
+        choose_model(st.query_params.get("model", DEFAULT_MODEL_ID))
+    in_use = find_choice(st.session_state[MODEL_KEY])
+    if in_use is not None and not is_ready(in_use):  # e.g. its files were deleted from the cache
+        st.session_state[MODEL_KEY] = DEFAULT_MODEL_ID
+        st.session_state[WANTED_KEY] = in_use.model_id
+    # Keep the URL in step with the state on every page, so any page's link can be shared.
+    st.query_params["prompt"] = st.session_state[PROMPT_KEY]
+    st.query_params["model"] = current_model_id()
+
+
+def render_sidebar() -> None:
+    """The one sidebar every page shares: model, prompt, and what the model is."""
+    init_state()
+    with st.sidebar:
+        render_model_picker()
+        st.session_state["_prompt_box"] = current_prompt()
+        st.text_area(
+            "Prompt",
+            key="_prompt_box",
+            on_change=_on_prompt_change,
+            height=100,
+            max_chars=MAX_PROMPT_CHARS,
+            help="Press Ctrl+Enter (or click outside the box) to run it. "
+            "The link in the address bar opens this prompt.",
+        )
+        n_tokens = len(get_tokenizer().encode(current_prompt()))
+        st.caption(f"{n_tokens} token{'s' if n_tokens != 1 else ''}")
+        if not current_choice().trained:
+            st.warning(
+                "**Untrained model**: its weights are random, so it writes gibberish by design, like the "
+                "book's *Hello, I am Featureiman Byeswickattribute argue*. Every number inside is still real. "
+                "For sensible text, pick a GPT-2 pretrained by OpenAI in the Model list above.",
+                icon="🎲",
+            )
