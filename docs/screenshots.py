@@ -63,7 +63,10 @@ def start_server(port: int) -> subprocess.Popen:
 def wait_until_rendered(page, timeout_s: float = 180.0) -> None:
     """Wait until the script run has ended and every placeholder has been filled, twice in a row."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
-    busy = "[data-testid='stSkeleton'], [data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']"
+    busy = (
+        "[data-testid='stSkeleton'], [data-testid='stSpinner'], "
+        "[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']"
+    )
     deadline = time.monotonic() + timeout_s
     quiet_checks = 0
     while quiet_checks < 2:
@@ -109,6 +112,13 @@ def main() -> None:
                 target = OUT_DIR / f"{path or 'home'}.png"
                 page.screenshot(path=str(target), full_page=True)
                 print(f"saved {target.relative_to(ROOT)}")
+                if path == "":  # the model picker, opened
+                    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+                    page.wait_for_timeout(1000)
+                    target = OUT_DIR / "model-picker.png"
+                    page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 900, "height": 700})
+                    print(f"saved {target.relative_to(ROOT)}")
+                    page.keyboard.press("Escape")
             browser.close()
     finally:
         server.terminate()

@@ -104,10 +104,10 @@ def test_the_picker_lists_every_size_the_untrained_models_and_saved_checkpoints(
     at = app()
     assert not at.exception
     options = at.sidebar.selectbox[0].options
-    assert options[0].startswith("GPT-2 124M, pretrained by OpenAI (ready, needs ")
-    assert options[1].startswith("GPT-2 355M, pretrained by OpenAI (") and " download, needs " in options[1]
-    assert options[2].startswith("GPT-2 774M, pretrained by OpenAI (")
-    assert options[3].startswith("GPT-2 1558M, pretrained by OpenAI (")
+    assert options[0].startswith("OpenAI 124M ready · RAM ")
+    assert options[1].startswith("OpenAI 355M ↓") and " · RAM " in options[1]
+    assert options[2].startswith("OpenAI 774M ↓")
+    assert options[3].startswith("OpenAI 1558M ↓")
     assert options[4:] == [
         "GPT-2 124M, untrained (seed 123)",
         "Tiny GPT, untrained (2 layers, 4 heads)",
@@ -169,7 +169,7 @@ def test_download_progress_cancel_then_download_and_switch(fake_hub):
     assert not at.exception
     assert at.session_state["model_id"] == MEDIUM  # downloaded: the session switches to it
     assert "model_wanted" not in at.session_state
-    assert at.sidebar.selectbox[0].options[1].startswith("GPT-2 355M, pretrained by OpenAI (ready, ")
+    assert at.sidebar.selectbox[0].options[1].startswith("OpenAI 355M ready")
     assert not any("Untrained model" in text for text in sidebar_texts(at, "warning"))
     assert at.query_params["model"] in (MEDIUM, [MEDIUM])
     assert at.title[0].value == "GPT explorer" and at.markdown  # the start page ran on the new model

@@ -24,7 +24,7 @@ def test_the_catalog_lists_the_four_pretrained_sizes_then_the_untrained_models(n
     assert list(ui.MODEL_CHOICES) == [*PRETRAINED_IDS, "book-124m-seed123", "tiny-seed123"]
     for model_id in PRETRAINED_IDS:
         choice = ui.MODEL_CHOICES[model_id]
-        assert choice.trained and "pretrained by OpenAI" in choice.label
+        assert choice.trained and choice.label.startswith("OpenAI ")
         assert not ui.is_ready(choice)
         info = hub.PRETRAINED[choice.hub_name]
         assert choice.ram_bytes == info.ram_bytes and choice.download_bytes == info.download_bytes
@@ -35,9 +35,9 @@ def test_picker_labels_give_download_size_and_memory_until_the_weights_are_here(
     expected_download = ui.format_bytes(hub.PRETRAINED["gpt2-medium"].download_bytes)
     expected_ram = ui.format_bytes(hub.PRETRAINED["gpt2-medium"].ram_bytes)
     label = ui.picker_label(medium)
-    assert label == f"GPT-2 355M, pretrained by OpenAI ({expected_download} download, needs {expected_ram} RAM)"
+    assert label == f"OpenAI 355M ↓{expected_download} · RAM {expected_ram}"
     monkeypatch.setattr(hub, "find_local", lambda name, cache_dir=None: "somewhere" if name == "gpt2-medium" else None)
-    assert ui.picker_label(medium) == f"GPT-2 355M, pretrained by OpenAI (ready, needs {expected_ram} RAM)"
+    assert ui.picker_label(medium) == f"OpenAI 355M ready · RAM {expected_ram}"
     assert ui.picker_label(ui.MODEL_CHOICES["tiny-seed123"]) == "Tiny GPT, untrained (2 layers, 4 heads)"
 
 

@@ -34,7 +34,7 @@ RAM_MARGIN = 1.25  # float32 weights plus room for the activations and the Pytho
 @dataclass(frozen=True)
 class ModelChoice:
     model_id: str
-    label: str  # what the picker shows, e.g. "GPT-2 355M, pretrained by OpenAI"
+    label: str  # what the picker shows, e.g. "OpenAI 355M" (the about line says it is a pretrained GPT-2)
     build: Callable[[], GPTModel]  # builds or loads the model; called once per server (ui.get_model)
     trained: bool
     about: str  # one or two sentences under the picker
@@ -77,10 +77,11 @@ def size_name(cfg: GPTConfig | dict) -> str:
 def _pretrained_choice(hub_name: str, info: hub.PretrainedInfo) -> ModelChoice:
     return ModelChoice(
         f"pretrained-{hub_name}",
-        f"GPT-2 {info.label}, pretrained by OpenAI",
+        f"OpenAI {info.label}",
         lambda: hub.load_pretrained(hub_name),
         trained=True,
-        about=f"OpenAI's released weights ({info.repo_id}), kept in this server's Hugging Face cache.",
+        about=f"GPT-2 {info.label} pretrained by OpenAI ({info.repo_id}): {format_bytes(info.download_bytes)} "
+        f"download, needs {format_bytes(info.ram_bytes)} of memory; kept in this server's Hugging Face cache.",
         name=f"GPT-2 {info.label}",
         ram_bytes=info.ram_bytes,
         hub_name=hub_name,
@@ -202,8 +203,11 @@ def is_ready(choice: ModelChoice) -> bool:
 
 
 def picker_label(choice: ModelChoice) -> str:
-    """The picker's line: pretrained sizes say whether they are here and how much download and memory they need."""
+    """The picker's line: pretrained sizes say whether they are here and how much download and memory they need.
+
+    Short on purpose (the sidebar shows about 36 characters), e.g. "OpenAI 355M ↓1.4 GB · RAM 1.8 GB".
+    """
     if choice.hub_name is None:
         return choice.label
-    where = "ready" if is_ready(choice) else f"{format_bytes(choice.download_bytes)} download"
-    return f"{choice.label} ({where}, needs {format_bytes(choice.ram_bytes)} RAM)"
+    where = "ready" if is_ready(choice) else f"↓{format_bytes(choice.download_bytes)}"
+    return f"{choice.label} {where} · RAM {format_bytes(choice.ram_bytes)}"
