@@ -13,11 +13,11 @@ class KVCache:
 
     With it, generation feeds only the newest token through the model: each block computes that
     token's query, key and value and attends to the stored keys and values. Buffers are allocated
-    once at full context length so appending is a copy, not a reallocation.
+    once, at the most positions the run can reach, so appending is a copy, not a reallocation.
     """
 
     def __init__(self, n_layers: int, capacity: int) -> None:
-        self.capacity = capacity  # the model's context_length: positions beyond it do not exist
+        self.capacity = capacity  # positions this cache can hold (at most the model's context_length)
         self.length = 0  # how many positions are filled (the same in every block)
         self._keys: list[torch.Tensor | None] = [None] * n_layers
         self._values: list[torch.Tensor | None] = [None] * n_layers
@@ -51,7 +51,6 @@ class MultiHeadAttention(nn.Module):
         self.d_out = d_out
         self.num_heads = num_heads
         self.head_dim = d_out // num_heads
-        self.context_length = context_length
         # Created in the book's order so a seeded model draws the book's exact weights.
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)

@@ -104,12 +104,13 @@ def next_token_distribution(
 class _Decoder:
     """Feeds a growing sequence through the model, with a KV cache while it fits the context."""
 
-    def __init__(self, model: GPTModel, idx: torch.Tensor, context_size: int) -> None:
+    def __init__(self, model: GPTModel, idx: torch.Tensor, context_size: int, max_new_tokens: int) -> None:
         self.model = model
         self.context_size = context_size
         self.idx = idx
-        self.cache = model.new_cache()
         self.pending = idx[:, -context_size:]  # tokens the cache has not seen yet
+        # Room for every position the cache can ever hold in this run, not the whole context.
+        self.cache = model.new_cache(capacity=min(context_size, self.pending.shape[1] + max_new_tokens))
 
     def next_logits(self) -> torch.Tensor:
         """(b, vocab) logits for the token after the current sequence."""
@@ -155,7 +156,7 @@ def _sample(
     ``seed`` seeds a private generator, never the global one.
     """
     _check_generation_args(model, idx, max_new_tokens, context_size, temperature, top_k, top_p)
-    decoder = _Decoder(model, idx, context_size)
+    decoder = _Decoder(model, idx, context_size, max_new_tokens)
     generator = _generator(seed, idx.device)
     finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)
     for _ in range(max_new_tokens):

@@ -140,8 +140,10 @@ class GPTModel(nn.Module):
         logits_t = self.out_head.weight @ flat.T  # (vocab, b * T)
         return logits_t.T.unflatten(0, (b, num_tokens))  # (b, T, vocab), a transposed view
 
-    def new_cache(self) -> KVCache:
-        return KVCache(self.cfg.n_layers, self.cfg.context_length)
+    def new_cache(self, capacity: int | None = None) -> KVCache:
+        """An empty KV cache for up to ``capacity`` positions (default: the whole context)."""
+        capacity = self.cfg.context_length if capacity is None else min(capacity, self.cfg.context_length)
+        return KVCache(self.cfg.n_layers, capacity)
 
 
 def build_model(cfg: GPTConfig | Mapping[str, Any], seed: int = 123) -> GPTModel:
