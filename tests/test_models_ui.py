@@ -216,7 +216,7 @@ def test_an_unreachable_hub_gives_its_message_not_a_traceback(fake_hub):
 def test_a_model_too_big_for_the_free_memory_is_refused(fake_hub, monkeypatch):
     monkeypatch.setattr(memory, "memory_source", lambda: 3_100_000_000)
     need = ui.format_bytes(hub.PRETRAINED["gpt2-xl"].ram_bytes)
-    refusal = f"GPT-2 1558M needs about {need} of free memory; this server has 3.1 GB available."
+    refusal = f"GPT-2 1558M needs about {need} of free memory; this server has 3.10 GB available."
     at = app()
     at.sidebar.selectbox[0].select("pretrained-gpt2-xl").run()  # not downloaded: refused before downloading
     assert not at.exception

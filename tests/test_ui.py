@@ -133,7 +133,7 @@ def test_a_model_that_does_not_fit_is_refused_with_what_it_needs(monkeypatch):
     xl = ui.MODEL_CHOICES["pretrained-gpt2-xl"]
     need = ui.format_bytes(xl.ram_bytes)
     assert ui.refusal(xl) == (
-        f"GPT-2 1558M needs about {need} of free memory; this server has 3.1 GB available. "
+        f"GPT-2 1558M needs about {need} of free memory; this server has 3.10 GB available. "
         "Pick a smaller model, or free memory on the server first."
     )
     assert ui.refusal(ui.MODEL_CHOICES["tiny-seed123"]) is None
@@ -151,8 +151,8 @@ def test_a_model_already_in_memory_is_never_refused(monkeypatch):
 
 def test_format_bytes():
     assert ui.format_bytes(548_105_171) == "548 MB"
-    assert ui.format_bytes(1_520_000_000) == "1.5 GB"
-    assert ui.format_bytes(12_000) == "1 MB"
+    assert ui.format_bytes(1_520_000_000) == "1.52 GB"
+    assert ui.format_bytes(12_000) == "12 kB"
 
 
 # --- the download registry ---------------------------------------------------------------------

@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from gptcore.hub import format_bytes
+
 _UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
 _CGROUP_FILES = (  # (limit, usage) under /sys/fs/cgroup: v2, then v1
     ("memory.max", "memory.current"),
@@ -29,10 +31,7 @@ def _meminfo_available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
 
 def _cgroup_room(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     """Room left under a container's memory limit (cgroup v2 or v1), or None without a limit."""
-    for limit_file, usage_file in (
-        ("memory.max", "memory.current"),
-        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
-    ):
+    for limit_file, usage_file in _CGROUP_FILES:
         try:
             limit = (root / limit_file).read_text().strip()
             usage = int((root / usage_file).read_text())
@@ -61,13 +60,6 @@ def read_available_memory() -> int | None:
 
 
 memory_source: Callable[[], int | None] = read_available_memory
-
-
-def format_bytes(n_bytes: float) -> str:
-    """'1.5 GB' or '13 MB' (decimal units, as download sizes are usually given)."""
-    if n_bytes >= 1e9:
-        return f"{n_bytes / 1e9:.1f} GB"
-    return f"{max(1, round(n_bytes / 1e6))} MB"
 
 
 def memory_refusal(name: str, needed_bytes: int) -> str | None:
