@@ -110,7 +110,7 @@ ui.explain(
 t = ui.current_trace()
 model = ui.current_model()
 model_id = ui.current_model_id()
-trained = ui.MODEL_CHOICES[model_id].trained
+trained = ui.current_choice().trained
 cfg = model.cfg
 ids = [int(i) for i in t.token_ids]
 labels = token_labels(ids)

@@ -130,3 +130,22 @@ def test_switching_model_mid_session_keeps_the_page_and_clamps_choices():
     assert at.title[0].value == "Attention"
     assert at.session_state["prompt"] == "Switch me"
     assert at.session_state["attention_layer"] == 1  # the tiny model's last layer
+
+
+def test_a_very_long_prompt_stays_out_of_the_link():
+    at = app(TINY).run()
+    at.sidebar.text_area[0].input("word " * 600).run()  # 3,000 characters
+    assert not at.exception
+    assert "prompt" not in at.query_params
+    at.sidebar.text_area[0].input("short again").run()
+    assert at.query_params["prompt"] in ("short again", ["short again"])
+
+
+def test_a_trace_that_would_not_fit_in_memory_is_refused(monkeypatch):
+    import ui.memory
+
+    monkeypatch.setattr(ui.memory, "memory_source", lambda: 1_000)  # 1 kB free
+    at = app(TINY, prompt="Too big for this server").run()
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception
+    assert any("Tracing" in e.value and "shorter prompt" in e.value for e in at.error)

@@ -19,6 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTConfig, GPTModel, build_model, checkpoints, hub, size_report
+from gptcore.tokenizer import N_VOCAB as GPT2_VOCAB_SIZE
 
 from .memory import format_bytes
 
@@ -171,7 +172,9 @@ def _scan_checkpoints(folder: str) -> dict[str, ModelChoice]:
     except Exception:  # a broken folder must not break the app; the log says what happened
         logger.exception("could not list the checkpoints in %s", folder)
         return {}
-    return {choice.model_id: choice for choice in map(_checkpoint_choice, found)}
+    # The app's tokenizer is GPT-2's: a model with another vocabulary could not read its ids.
+    usable = [info for info in found if info.cfg.vocab_size == GPT2_VOCAB_SIZE]
+    return {choice.model_id: choice for choice in map(_checkpoint_choice, usable)}
 
 
 def checkpoint_choices() -> dict[str, ModelChoice]:

@@ -27,10 +27,20 @@ def ensure_app_frame() -> None:
         st.rerun()
 
 
+MAX_LINK_PROMPT_CHARS = 2_000  # longer prompts stay out of the address: proxies reject URLs past ~8 kB
+
+
+def _put_prompt_in_link(text: str) -> None:
+    if len(text) <= MAX_LINK_PROMPT_CHARS:
+        st.query_params["prompt"] = text
+    else:
+        st.query_params.pop("prompt", None)
+
+
 def _on_prompt_change() -> None:
     text = st.session_state["_prompt_box"][:MAX_PROMPT_CHARS]
     st.session_state[PROMPT_KEY] = text
-    st.query_params["prompt"] = text
+    _put_prompt_in_link(text)
 
 
 def init_state() -> None:
@@ -49,7 +59,7 @@ def init_state() -> None:
         st.session_state[MODEL_KEY] = DEFAULT_MODEL_ID
         st.session_state[WANTED_KEY] = in_use.model_id
     # Keep the URL in step with the state on every page, so any page's link can be shared.
-    st.query_params["prompt"] = st.session_state[PROMPT_KEY]
+    _put_prompt_in_link(st.session_state[PROMPT_KEY])
     st.query_params["model"] = current_model_id()
 
 

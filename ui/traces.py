@@ -10,8 +10,9 @@ from contextlib import contextmanager
 import streamlit as st
 import torch
 
-from gptcore import Trace, get_tokenizer, trace
+from gptcore import GPTConfig, Trace, get_tokenizer, trace
 
+from .memory import memory_refusal
 from .models import current_model, current_model_id, get_model
 from .state import current_prompt
 
@@ -29,7 +30,7 @@ def computing() -> Iterator[None]:
         yield
 
 
-@st.cache_resource(show_spinner=False, max_entries=16, ttl=3600)
+@st.cache_resource(show_spinner=False, max_entries=8, ttl=1800)
 def get_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
     """The trace of one prompt, cached per (model id, token ids); tensors are never hashed.
 
@@ -51,15 +52,27 @@ def prompt_token_ids() -> list[int]:
     return ids
 
 
+def trace_bytes(cfg: GPTConfig, num_tokens: int) -> int:
+    """Roughly what a Trace of ``num_tokens`` holds: attention maps grow with T², the rest with T."""
+    attention = 2 * cfg.n_layers * cfg.n_heads * num_tokens**2  # scores and weights
+    streams = cfg.n_layers * num_tokens * (10 * cfg.emb_dim + 4 * cfg.emb_dim)  # residuals, norms, outputs, GELU
+    return 4 * (attention + streams + num_tokens * cfg.vocab_size)  # float32, plus the logits
+
+
 def current_trace() -> Trace:
     """The cached trace of the current prompt, with a notice when the prompt had to be cropped."""
     ids = prompt_token_ids()
     model = current_model()
-    with st.spinner("Running the prompt through the model…"):
-        result = get_trace(current_model_id(), tuple(ids))
-    if result.n_cropped:
+    context = model.cfg.context_length
+    kept = ids[-context:]  # cropped here, as trace() would, so every page shares one cache entry
+    if len(kept) < len(ids):
         st.warning(
-            f"The prompt has {len(ids)} tokens but this model reads at most {model.cfg.context_length}; "
-            f"the first {result.n_cropped} tokens were dropped (as the book's code does)."
+            f"The prompt has {len(ids)} tokens but this model reads at most {context}; "
+            f"the first {len(ids) - len(kept)} tokens were dropped (as the book's code does)."
         )
-    return result
+    refused = memory_refusal(f"Tracing {len(kept)} tokens", trace_bytes(model.cfg, len(kept)))
+    if refused:
+        st.error(refused.replace("Pick a smaller model", "Try a shorter prompt or a smaller model"))
+        st.stop()
+    with st.spinner("Running the prompt through the model…"):
+        return get_trace(current_model_id(), tuple(kept))
