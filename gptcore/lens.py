@@ -11,7 +11,8 @@ NumPy arrays or small pandas frames for the app's pages. The model is only read,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -31,15 +32,51 @@ def stream_names(n_layers: int) -> list[str]:
     return [f"enters block {layer}" for layer in range(n_layers)] + [f"leaves block {n_layers - 1}"]
 
 
+def residual_place(trace: Trace, place: int) -> np.ndarray:
+    """(T, d) the stream at one of its L + 1 places: entering block ``place``, or leaving the last block.
+
+    Reads one layer of the trace, so nothing (L + 1, T, d) is built or stored in the shared trace.
+    """
+    n_layers = trace.n_layers
+    if not 0 <= place <= n_layers:
+        raise ValueError(f"stream place {place} does not exist; this model has places 0..{n_layers}")
+    return trace.layer("resid_pre", place) if place < n_layers else trace.layer("resid_post", n_layers - 1)
+
+
 def residual_stream(trace: Trace) -> np.ndarray:
-    """(L + 1, T, d): the stream entering each block, then the stream leaving the last block."""
-    final = trace.layer("resid_post", -1)[np.newaxis]  # (1, T, d)
-    return np.concatenate([trace.resid_pre, final], axis=0)
+    """(L + 1, T, d): the stream entering each block, then the stream leaving the last block.
+
+    A new array as large as L + 1 layers of the stream; to read it a place at a time, use
+    ``residual_place`` instead.
+    """
+    return np.stack([residual_place(trace, place) for place in range(trace.n_layers + 1)])
 
 
 def residual_norms(trace: Trace) -> np.ndarray:
-    """(L + 1, T) L2 norm of each token's residual vector at each place in the stream."""
-    return np.linalg.norm(residual_stream(trace).astype(np.float64), axis=-1)
+    """(L + 1, T) float32 L2 norm of each token's residual vector at each place in the stream.
+
+    Computed one place at a time, so only one (T, d) layer is read at once: no (L + 1, T, d)
+    stack is built, neither here nor in the shared trace.
+    """
+    return np.stack(
+        [np.linalg.norm(residual_place(trace, place), axis=-1) for place in range(trace.n_layers + 1)]
+    ).astype(np.float32, copy=False)
+
+
+def top_k(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k most likely tokens of a probability distribution over the vocabulary, most likely first.
+
+    ``probs`` is (..., vocab), e.g. ``trace.probabilities(-1)``; returns ``(ids, probs)``, both
+    (..., k). Tokens with equal probability keep the order of their ids.
+    """
+    probs = np.asarray(probs)
+    if probs.ndim == 0:
+        raise ValueError("expected probabilities over the vocabulary, got a single number")
+    vocab_size = probs.shape[-1]
+    if not 1 <= k <= vocab_size:
+        raise ValueError(f"k must be between 1 and the vocabulary size {vocab_size}, got {k}")
+    ids = np.argsort(-probs, axis=-1, kind="stable")[..., :k]
+    return ids, np.take_along_axis(probs, ids, axis=-1)
 
 
 @torch.no_grad()
@@ -69,20 +106,31 @@ def lens_top_k(model: GPTModel, residual: np.ndarray, k: int = 5) -> tuple[np.nd
     return ids, probs
 
 
-def logit_lens(model: GPTModel, trace: Trace, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def logit_lens(
+    model: GPTModel,
+    trace: Trace,
+    k: int = 5,
+    step: Callable[[], AbstractContextManager[object]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k next-token ids and probabilities that each place in the residual stream would give.
 
     Returns ``(ids, probs)``, both (L + 1, T, k), most likely first. The last place is exactly
-    the model's own prediction (the trace's logits). To share the model in turns, call
-    ``lens_top_k`` on each place of ``residual_stream(trace)`` instead; this is the same loop.
+    the model's own prediction (the trace's logits). ``step``, when given, is called once per
+    place and each place is read inside the context manager it returns: pass e.g. the app's
+    compute lock, so that other users get turns at the model between places.
     """
-    stream = residual_stream(trace)  # (L + 1, T, d)
-    if stream.shape[0] != model.cfg.n_layers + 1 or stream.shape[-1] != model.cfg.emb_dim:
+    n_layers, width = trace.n_layers, trace.embeddings.shape[-1]
+    if n_layers != model.cfg.n_layers or width != model.cfg.emb_dim:
         raise ValueError(
-            f"the trace has {stream.shape[0] - 1} layers of width {stream.shape[-1]} but the model has "
+            f"the trace has {n_layers} layers of width {width} but the model has "
             f"{model.cfg.n_layers} layers of width {model.cfg.emb_dim}; trace the prompt with this model"
         )
-    places = [lens_top_k(model, place, k) for place in stream]
+    if not 1 <= k <= model.cfg.vocab_size:
+        raise ValueError(f"k must be between 1 and the vocabulary size {model.cfg.vocab_size}, got {k}")
+    places = []
+    for place in range(n_layers + 1):
+        with step() if step is not None else nullcontext():
+            places.append(lens_top_k(model, residual_place(trace, place), k))
     return np.stack([ids for ids, _ in places]), np.stack([probs for _, probs in places])
 
 

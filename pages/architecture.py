@@ -25,7 +25,8 @@ FIELD_MEANINGS = {
     "n_heads": "Attention heads per block. Each head looks at the tokens in its own way, with emb_dim / n_heads "
     "dimensions.",
     "n_layers": "How many transformer blocks are stacked, one after the other.",
-    "drop_rate": "Share of values dropout sets to zero while training. Off here: the app only runs the model.",
+    "drop_rate": "Share of values dropout sets to zero while training. Inactive here, whatever its value: the app "
+    "runs the model in eval mode, where dropout passes every value through unchanged.",
     "qkv_bias": "Whether the query, key and value projections add a bias vector (OpenAI's GPT-2 weights do, the "
     "book's count does not).",
 }

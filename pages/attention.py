@@ -235,8 +235,13 @@ with weight_col:
     weight_figure = pattern_heatmap(weights, labels[window], "weight", diverging=False)
     st.plotly_chart(weight_figure, width="stretch", key="attention_weights_chart")
     st.caption(
-        "Each row adds up to 1: darker means more attention. Grey cells are masked and get weight exactly 0. "
-        "Token 0 can only look at itself."
+        "Darker means more attention. Grey cells are masked and get weight exactly 0. "
+        + (
+            "Each row adds up to 1. The first token can only look at itself."
+            if start == 0
+            else "Each token can only look at itself and the tokens before it, so a row adds up to 1 only "
+            "together with the tokens before the window."
+        )
     )
 if start:
     st.caption(f"Showing tokens {start} to {start + MAX_TOKENS_SHOWN - 1}; rows also attend to earlier tokens.")

@@ -206,8 +206,8 @@ st.dataframe(
     sizes.style.format({"parameters": "{:,}"}), width="stretch", hide_index=True, key="feedforward_sizes_table"
 )
 st.caption(
-    f"PyTorch stores a Linear layer's weight as (outputs × inputs): {emb_dim} × {4 * emb_dim} = "
-    f"{emb_dim * 4 * emb_dim:,} weights each way, plus one bias per output."
+    f"PyTorch stores a Linear layer's weight as (outputs × inputs): fc_in's is {4 * emb_dim} × {emb_dim} and "
+    f"fc_out's is {emb_dim} × {4 * emb_dim}, {emb_dim * 4 * emb_dim:,} weights each, plus one bias per output."
 )
 
 st.subheader("Activations in every layer")

@@ -6,16 +6,18 @@ import streamlit as st
 
 import ui
 from gptcore import token_label
+from gptcore.lens import top_k
 
 ui.ensure_app_frame()
 
 st.title("GPT explorer")
 ui.explain(
     "Type a prompt in the sidebar. A GPT-2, written from scratch in PyTorch exactly as in chapter 4 of "
-    "*Build a Large Language Model (From Scratch)*, reads it one token at a time. Every chart in this app "
-    "is drawn from the real numbers the model computes, not from a sketch. Use the pages on the left to "
-    "follow the prompt through the model: tokens, attention, LayerNorm, the feed-forward layers, the "
-    "residual stream, and finally the next-token probabilities as it writes."
+    "*Build a Large Language Model (From Scratch)*, reads the whole prompt in one parallel pass, each token "
+    "looking only at itself and the tokens before it; when it writes, it adds one token at a time. Every "
+    "chart in this app is drawn from the real numbers the model computes, not from a sketch. Use the pages "
+    "on the left to follow the prompt through the model: tokens, attention, LayerNorm, the feed-forward "
+    "layers, the residual stream, and finally the next-token probabilities as it writes."
 )
 
 t = ui.current_trace()
@@ -24,8 +26,8 @@ st.write(" ".join(f"`{label}`" for label in ui.labels(t.token_ids)))
 
 st.subheader("What the model expects next")
 probs = t.probabilities(-1)
-top = probs.argsort()[::-1][:10]
-frame = pd.DataFrame({"token": [token_label(int(i)) for i in top], "id": top, "probability": probs[top]})
+top, top_probs = top_k(probs, min(10, len(probs)))
+frame = pd.DataFrame({"token": [token_label(int(i)) for i in top], "id": top, "probability": top_probs})
 figure = px.bar(frame, x="probability", y="token", orientation="h", text_auto=".2%")
 figure.update_layout(yaxis={"autorange": "reversed"}, height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10})
 st.plotly_chart(figure, width="stretch")

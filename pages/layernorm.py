@@ -171,17 +171,23 @@ st.subheader("All values, before and after")
 norm = ui.remembered_choice(
     st.radio, "Which norm", list(NORM_INPUTS), NORM_KEY, format_func=NORM_LABELS.get, horizontal=True
 )
+parameters = cached_norm_parameters(model_id, layer, ui.current_model())
+untrained = bool((parameters[f"{norm}_scale"] == 1).all() and (parameters[f"{norm}_shift"] == 0).all())
 histograms = cached_histograms(model_id, token_ids, layer, norm, t)
 st.plotly_chart(histogram_figure(histograms), width="stretch", key="layernorm_histogram_chart")
 st.caption(
     f"Every number of every token's {t.layer('norm1_out', layer).shape[-1]}-dimensional vector, counted in bins: "
-    "grey before the norm, blue after. The blue hump sits around 0 with a spread of about 1."
+    "grey before the norm, blue after. "
+    + (
+        "The blue hump sits around 0 with a spread of about 1, because this norm's scale is still 1 and its shift 0."
+        if untrained
+        else "Normalising alone would put the blue values around 0 with a spread of about 1; this norm's learned "
+        "scale and shift (below) stretch and move them away from that."
+    )
 )
 
 st.subheader(f"The learned scale and shift of {norm}, layer {layer}")
-parameters = cached_norm_parameters(model_id, layer, ui.current_model())
 st.plotly_chart(parameters_figure(parameters, norm), width="stretch", key="layernorm_parameters_chart")
-untrained = bool((parameters[f"{norm}_scale"] == 1).all() and (parameters[f"{norm}_shift"] == 0).all())
 st.caption(
     "One point per dimension: the norm's output is normalised value × scale + shift. "
     + (

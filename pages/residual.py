@@ -11,10 +11,9 @@ import ui
 from gptcore import Trace, gradient_norms, shortcut_experiment
 from gptcore.lens import (
     lens_position_frame,
-    lens_top_k,
     lens_top_labels,
+    logit_lens,
     residual_norms,
-    residual_stream,
     shortcut_experiment_frame,
     shortcut_gradient_frame,
     stream_names,
@@ -27,19 +26,19 @@ MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narr
 SETTING_COLOURS = {"shortcuts on": "#1f77b4", "shortcuts off": "#d62728"}
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_residual_norms(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> np.ndarray:
+    """(L + 1, T) residual norms per (model id, token ids); the trace itself is never hashed."""
+    return residual_norms(_trace)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_logit_lens(model_id: str, token_ids: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def cached_logit_lens(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """logit_lens per (model id, token ids), one stream place per turn at the model.
 
     A long prompt on the 124M model takes tens of seconds in all; other sessions get turns between places.
     """
-    model = ui.get_model(model_id)
-    stream = residual_stream(ui.get_trace(model_id, token_ids))  # (L + 1, T, d)
-    places = []
-    for residual in stream:
-        with ui.computing():
-            places.append(lens_top_k(model, residual, k=LENS_K))
-    return np.stack([ids for ids, _ in places]), np.stack([probs for _, probs in places])  # (L + 1, T, k) each
+    return logit_lens(ui.get_model(model_id), _trace, k=LENS_K, step=ui.computing)  # (L + 1, T, k) each
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -70,9 +69,14 @@ def lines_by_setting(frame: pd.DataFrame, x: str, y: str) -> list[go.Scatter]:
     ]
 
 
+def token_key(trace: Trace) -> tuple[int, ...]:
+    """The trace's own (cropped) token ids: the cache key of everything drawn from it."""
+    return tuple(trace.token_ids.tolist())
+
+
 def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str]) -> None:
     st.subheader("How big is the stream at each layer?")
-    norms = residual_norms(trace)  # (L + 1, T)
+    norms = cached_residual_norms(ui.current_model_id(), token_key(trace), trace)  # (L + 1, T)
     heatmap = go.Figure(
         go.Heatmap(
             z=norms,
@@ -116,7 +120,7 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> 
         "every earlier layer too, as if the model stopped there."
     )
     with st.spinner("Reading every layer through the output head…"):
-        ids, probs = cached_logit_lens(ui.current_model_id(), tuple(int(i) for i in trace.token_ids))
+        ids, probs = cached_logit_lens(ui.current_model_id(), token_key(trace), trace)
     top_labels = lens_top_labels(ids)  # (L + 1, T)
     show_cell_text = trace.num_tokens <= MAX_CELL_TEXT_TOKENS
     heatmap = go.Figure(
@@ -192,7 +196,7 @@ def show_gradients(trace: Trace) -> None:
         )
         return
     with st.spinner("Computing the loss and its gradients, with shortcuts on and off…"):
-        frame = cached_gradient_frame(ui.current_model_id(), tuple(int(i) for i in trace.token_ids))
+        frame = cached_gradient_frame(ui.current_model_id(), token_key(trace))
     losses = frame.groupby("setting", sort=False)["loss"].first()
     metric_columns = st.columns(len(losses))
     for column, (setting, loss) in zip(metric_columns, losses.items(), strict=True):

@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -24,12 +25,14 @@ from gptcore.lens import (
     lens_top_labels,
     logit_lens,
     residual_norms,
+    residual_place,
     residual_stream,
     shortcut_experiment_frame,
     shortcut_gradient_frame,
     split_generated_text,
     steps_frame,
     stream_names,
+    top_k,
 )
 
 
@@ -45,10 +48,40 @@ def test_residual_stream_runs_from_the_embeddings_to_the_last_blocks_output(tiny
     np.testing.assert_array_equal(stream[0], tiny_trace.embeddings)
     np.testing.assert_array_equal(stream[1], tiny_trace.layer("resid_post", 0))  # block 1 reads block 0's output
     np.testing.assert_array_equal(stream[-1], tiny_trace.layer("resid_post", -1))
-    norms = residual_norms(tiny_trace)
-    assert norms.shape == (tiny_trace.n_layers + 1, n_tokens)
-    np.testing.assert_allclose(norms[0, 2], np.sqrt((tiny_trace.embeddings[2].astype(np.float64) ** 2).sum()))
+    for place in range(tiny_trace.n_layers + 1):
+        np.testing.assert_array_equal(residual_place(tiny_trace, place), stream[place])
+    with pytest.raises(ValueError, match="does not exist"):
+        residual_place(tiny_trace, tiny_trace.n_layers + 1)
     assert stream_names(2) == ["enters block 0", "enters block 1", "leaves block 1"]
+
+
+def test_residual_norms_are_read_a_layer_at_a_time(tiny_model, prompt_ids):
+    fresh = trace(tiny_model, prompt_ids)  # a trace nobody has stacked yet
+    norms = residual_norms(fresh)
+    assert norms.shape == (fresh.n_layers + 1, fresh.num_tokens)
+    assert norms.dtype == np.float32
+    np.testing.assert_allclose(norms[0, 2], np.sqrt((fresh.embeddings[2].astype(np.float64) ** 2).sum()), rtol=1e-5)
+    expected = np.linalg.norm(residual_stream(fresh).astype(np.float64), axis=-1)
+    np.testing.assert_allclose(norms, expected, rtol=1e-5)
+    logit_lens(tiny_model, fresh, k=2)
+    assert not fresh._stacked  # neither left a stacked (L, T, d) copy in the shared trace
+
+
+def test_top_k_lists_the_most_likely_tokens_first(tiny_trace):
+    probs = tiny_trace.probabilities(-1)
+    ids, top_probs = top_k(probs, 10)
+    assert ids.shape == top_probs.shape == (10,)
+    np.testing.assert_array_equal(ids, np.argsort(-probs, kind="stable")[:10])
+    np.testing.assert_array_equal(top_probs, probs[ids])
+    assert (np.diff(top_probs) <= 0).all()
+    tie_ids, tie_probs = top_k(np.array([0.1, 0.4, 0.1, 0.4]), 3)  # ties keep the order of their ids
+    assert tie_ids.tolist() == [1, 3, 0] and tie_probs.tolist() == [0.4, 0.4, 0.1]
+    batch_ids, batch_probs = top_k(np.stack([probs, probs[::-1]]), 2)  # (2, vocab) -> (2, 2)
+    assert batch_ids.shape == batch_probs.shape == (2, 2)
+    assert batch_ids[1].tolist() == [len(probs) - 1 - i for i in ids[:2]]
+    for bad_k in (0, len(probs) + 1):
+        with pytest.raises(ValueError, match="k must be between"):
+            top_k(probs, bad_k)
 
 
 def test_last_lens_entry_is_the_models_own_top_k(tiny_model, tiny_trace):
@@ -89,6 +122,26 @@ def test_lens_leaves_the_model_alone_and_handles_a_one_token_prompt(tiny_model):
     assert all(p.grad is None for p in tiny_model.parameters())
     after = tiny_model.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_lens_runs_each_stream_place_inside_its_own_step(tiny_model, tiny_trace):
+    events = []
+
+    @contextmanager
+    def step():
+        events.append("enter")
+        yield
+        events.append("exit")
+
+    ids, probs = logit_lens(tiny_model, tiny_trace, k=3, step=step)
+    assert events == ["enter", "exit"] * (tiny_trace.n_layers + 1)  # one turn per place, never nested
+    plain_ids, plain_probs = logit_lens(tiny_model, tiny_trace, k=3)
+    np.testing.assert_array_equal(ids, plain_ids)
+    np.testing.assert_array_equal(probs, plain_probs)
+    events.clear()
+    with pytest.raises(ValueError, match="k must be between"):
+        logit_lens(tiny_model, tiny_trace, k=0, step=step)
+    assert not events  # a bad call is refused before taking any turn
 
 
 def test_lens_rejects_a_trace_from_another_model_and_a_bad_k(tiny_model, tiny_trace):

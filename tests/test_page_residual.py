@@ -1,6 +1,8 @@
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from gptcore import get_tokenizer
+import ui.traces
+from gptcore import get_tokenizer, lens
 
 TITLE = "Residual stream and gradients"
 
@@ -52,6 +54,33 @@ def test_long_emoji_prompt_on_the_tiny_model_is_cropped_without_errors():
     assert any("were dropped" in warning.value for warning in at.warning)
     assert len(at.get("plotly_chart")) == 6
     assert len(at.selectbox(key="residual_lens_position").options) == 64
+
+
+def test_a_cropped_prompt_is_traced_once_and_reruns_reuse_the_cached_tables(monkeypatch):
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    calls = []
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(ui.traces, "trace", counting("trace", ui.traces.trace))
+    monkeypatch.setattr(lens, "residual_norms", counting("norms", lens.residual_norms))
+    monkeypatch.setattr(lens, "logit_lens", counting("lens", lens.logit_lens))
+    prompt = "🐑 sheep graze " * 30
+    assert len(get_tokenizer().encode(prompt)) > 64
+    at = open_page(prompt)
+    assert not at.exception
+    assert len(at.selectbox(key="residual_lens_position").options) == 64
+    # One trace shared by both pages, and no second one for the page's own tables.
+    assert sorted(calls) == ["lens", "norms", "trace"]
+    at.selectbox(key="residual_lens_position").select(0).run()
+    assert not at.exception
+    assert sorted(calls) == ["lens", "norms", "trace"]  # a rerun reads everything from the caches
 
 
 def test_default_book_model_has_thirteen_stream_places():
