@@ -18,11 +18,11 @@ from pathlib import Path
 PEAK = "int(next(line for line in open('/proc/self/status') if line.startswith('VmHWM')).split()[1]) * 1024"
 MEASURE = f"""
 import time
-from gptcore.weights import load_hf_folder
+from gptcore.hub import load_local
 from gptcore.stats import count_parameters
 before = {PEAK}
 start = time.perf_counter()
-model = load_hf_folder({{folder!r}})
+model = load_local({{folder!r}})
 seconds = time.perf_counter() - start
 print(seconds, {PEAK} - before, count_parameters(model) * 4)
 """

@@ -14,7 +14,6 @@ loading never holds a second full copy of the weights.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,17 +217,3 @@ def empty_model(cfg: GPTConfig) -> GPTModel:
     with torch.device("meta"):
         model = GPTModel(cfg)  # shapes (and the weights' memory layout) only
     return model.to_empty(device="cpu").eval()
-
-
-def load_hf_folder(folder: str | Path) -> GPTModel:
-    """Load a GPT-2 saved the Hugging Face way (config.json + model.safetensors) into a GPTModel."""
-    folder = Path(folder)
-    config_path, weights_path = folder / "config.json", folder / WEIGHTS_FILE
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise ValueError(f"{path} is missing; a GPT-2 folder needs config.json and {WEIGHTS_FILE}")
-    try:
-        hf_config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{config_path} is not valid JSON ({error})") from None
-    return load_hf_safetensors(empty_model(gpt_config_from_hf(hf_config)), weights_path)

@@ -81,8 +81,9 @@ def heatmap(matrix: np.ndarray, row_labels: list[str], x_title: str, colour_titl
 @st.cache_resource(show_spinner=False, max_entries=2)
 def unit_token_embeddings(model_id: str) -> torch.Tensor:
     """The token embedding matrix with rows of length 1, kept once per model (154 MB for 124M)."""
+    model = ui.get_model(model_id)  # outside the lock: a model being loaded must not hold up other sessions
     with ui.computing():
-        return normalized_token_embeddings(ui.get_model(model_id))
+        return normalized_token_embeddings(model)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -10,7 +10,8 @@ from conftest import fake_hub_cache
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gptcore import PRESETS, GPTConfig, GPTModel, generate, load_hf_state_dict, trace
-from gptcore.weights import cached_pretrained_folder, load_hf_folder
+from gptcore.hub import load_local
+from gptcore.weights import cached_pretrained_folder
 
 TOLERANCE = 1e-4
 
@@ -142,7 +143,7 @@ def test_a_downloaded_gpt2_is_found_in_the_local_cache_and_loads(tmp_path, small
     snapshot = fake_hub_cache(tmp_path, hf, "openai-community/gpt2")
     folder = cached_pretrained_folder("gpt2", cache_dir=tmp_path)
     assert folder == snapshot
-    model = load_hf_folder(folder)
+    model = load_local(folder)
     assert model.cfg == SMALL
     assert model.out_head.weight.stride() == (1, SMALL.vocab_size)  # the fast (in, out) layout survives loading
     ids = torch.tensor(tokenizer.encode("Loaded from the cache"))
@@ -150,12 +151,12 @@ def test_a_downloaded_gpt2_is_found_in_the_local_cache_and_loads(tmp_path, small
 
 
 def test_broken_folders_are_explained(tmp_path, small_pair):
-    with pytest.raises(ValueError, match=r"config\.json is missing"):
-        load_hf_folder(tmp_path)
+    with pytest.raises(ValueError, match=r"has no model\.safetensors; a GPT-2 folder needs config\.json"):
+        load_local(tmp_path)
     with pytest.raises(ValueError, match="unknown pretrained model 'gpt5'"):
         cached_pretrained_folder("gpt5")
     hf, _ = small_pair
     hf.save_pretrained(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text('{"n_embd": 64}')
     with pytest.raises(ValueError, match="no 'vocab_size' entry"):
-        load_hf_folder(tmp_path / "m")
+        load_local(tmp_path / "m")
