@@ -39,3 +39,15 @@ def fake_hub_cache(cache_dir, hf_model, repo: str):
     (repo_dir / "refs").mkdir(parents=True)
     (repo_dir / "refs" / "main").write_text("0123abcd")
     return snapshot
+
+
+def open_app_page(page: str, model_id: str | None = None, prompt: str = "Every effort moves you"):
+    """A fresh AppTest session with this model and prompt, switched to ``page`` (e.g. "pages/attention.py")."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    if model_id:
+        at.session_state["model_id"] = model_id
+    at.session_state["prompt"] = prompt
+    at.run()
+    return at.switch_page(page).run()

@@ -4,18 +4,14 @@ import base64
 import json
 
 import numpy as np
+from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
 
 TINY = "tiny-seed123"
 
 
 def open_page(model_id: str | None = None, prompt: str = "Every effort moves you") -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    if model_id:
-        at.session_state["model_id"] = model_id
-    at.session_state["prompt"] = prompt
-    at.run()
-    return at.switch_page("pages/attention.py").run()
+    return open_app_page("pages/attention.py", model_id, prompt)
 
 
 def charts(at: AppTest) -> list[dict]:

@@ -2,18 +2,14 @@
 
 import json
 
+from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
 
 TINY = "tiny-seed123"
 
 
 def open_page(model_id: str | None = None, prompt: str = "Every effort moves you") -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    if model_id:
-        at.session_state["model_id"] = model_id
-    at.session_state["prompt"] = prompt
-    at.run()
-    return at.switch_page("pages/feedforward.py").run()
+    return open_app_page("pages/feedforward.py", model_id, prompt)
 
 
 def test_tiny_model_sizes_top_neurons_and_widgets():

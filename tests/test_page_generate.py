@@ -1,4 +1,5 @@
 import torch
+from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
 
 from gptcore import PRESETS, build_model, generate, get_tokenizer, token_labels
@@ -7,12 +8,7 @@ RESULT_KEY = "generate_steps_result"
 
 
 def open_page(prompt: str, model_id: str | None = "tiny-seed123") -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    if model_id is not None:
-        at.session_state["model_id"] = model_id
-    at.session_state["prompt"] = prompt
-    at.run()
-    return at.switch_page("pages/generate.py").run()
+    return open_app_page("pages/generate.py", model_id, prompt)
 
 
 def generated_html(at: AppTest) -> str:

@@ -3,18 +3,14 @@
 import json
 
 import numpy as np
+from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
 
 TINY = "tiny-seed123"
 
 
 def open_page(model_id: str | None = None, prompt: str = "Every effort moves you") -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    if model_id:
-        at.session_state["model_id"] = model_id
-    at.session_state["prompt"] = prompt
-    at.run()
-    return at.switch_page("pages/layernorm.py").run()
+    return open_app_page("pages/layernorm.py", model_id, prompt)
 
 
 # AppTest does not expose a dataframe's key, so frames are found by their order on the page.

@@ -1,4 +1,5 @@
 import streamlit as st
+from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
 
 import ui.traces
@@ -8,12 +9,7 @@ TITLE = "Residual stream and gradients"
 
 
 def open_page(prompt: str, model_id: str | None = "tiny-seed123") -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    if model_id is not None:
-        at.session_state["model_id"] = model_id
-    at.session_state["prompt"] = prompt
-    at.run()
-    return at.switch_page("pages/residual.py").run()
+    return open_app_page("pages/residual.py", model_id, prompt)
 
 
 def test_tiny_model_shows_norms_lens_gradients_and_the_toy_experiment():
