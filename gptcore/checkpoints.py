@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 
 from .config import GPTConfig
-from .model import GPTModel
+from .model import GPTModel, empty_model
 from .tensorfile import TensorFile, write_tensor_file
-from .weights import empty_model
 
 FORMAT = "gptcore-checkpoint/1"
 METADATA_KEY = "gptcore"  # the safetensors metadata entry holding our JSON

@@ -32,14 +32,13 @@ from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, LocalEntry
 from tqdm.std import tqdm
 
 from .config import PRESETS
-from .model import GPTModel
+from .model import GPTModel, empty_model
 from .stats import BYTES_PER_FLOAT32, size_report
 from .tensorfile import TensorFile
 from .weights import (
     PRETRAINED_REPOS,
     WEIGHTS_FILE,
     cached_pretrained_folder,
-    empty_model,
     gpt_config_from_hf,
     load_hf_safetensors,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -146,8 +147,44 @@ class GPTModel(nn.Module):
         return KVCache(self.cfg.n_layers, capacity)
 
 
+def empty_model(cfg: GPTConfig | Mapping[str, Any]) -> GPTModel:
+    """A GPTModel (eval mode) whose weights are allocated but not yet drawn or loaded."""
+    with torch.device("meta"):
+        model = GPTModel(cfg)  # shapes (and the weights' memory layout) only
+    return model.to_empty(device="cpu").eval()
+
+
 def build_model(cfg: GPTConfig | Mapping[str, Any], seed: int = 123) -> GPTModel:
-    """A freshly initialised model in eval mode; seed 123 with GPT_CONFIG_124M gives the book's weights."""
+    """A freshly initialised model in eval mode; seed 123 with GPT_CONFIG_124M gives the book's weights.
+
+    The weights are exactly those of ``torch.manual_seed(seed); GPTModel(cfg)``, drawn faster (a test
+    checks they are equal).
+    """
+    model = empty_model(cfg)
     with seeded(seed):
-        model = GPTModel(cfg)
-    return model.eval()
+        _draw_initial_weights(model)
+    return model
+
+
+@torch.no_grad()
+def _draw_initial_weights(model: GPTModel) -> None:
+    """Draw every parameter as the layers' own constructors do, in the order they were created.
+
+    GPTModel's constructor would draw each Linear weight into fresh (out, in) memory and then copy
+    it into the (in, out) layout. Here each weight is drawn into one reused row-major buffer per
+    shape and copied straight into place: the same random numbers, half the memory traffic.
+    """
+    buffers: dict[torch.Size, torch.Tensor] = {}
+    for module in model.modules():  # registration order = creation order = the random stream's order
+        if isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight)  # as nn.Embedding.reset_parameters (no padding index)
+        elif isinstance(module, nn.Linear):
+            drawn = buffers.setdefault(module.weight.shape, torch.empty(module.weight.shape))
+            nn.init.kaiming_uniform_(drawn, a=math.sqrt(5))  # as nn.Linear.reset_parameters
+            module.weight.copy_(drawn)
+            if module.bias is not None:
+                bound = 1 / math.sqrt(module.in_features)
+                nn.init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, LayerNorm):
+            module.scale.fill_(1.0)
+            module.shift.zero_()

@@ -210,10 +210,3 @@ def cached_pretrained_folder(name: str, cache_dir: str | Path | None = None) -> 
         raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(PRETRAINED_REPOS)}")
     found = try_to_load_from_cache(PRETRAINED_REPOS[name], WEIGHTS_FILE, cache_dir=cache_dir)
     return Path(found).parent if isinstance(found, str) else None
-
-
-def empty_model(cfg: GPTConfig) -> GPTModel:
-    """A GPTModel with uninitialised weights: no time spent drawing numbers about to be replaced."""
-    with torch.device("meta"):
-        model = GPTModel(cfg)  # shapes (and the weights' memory layout) only
-    return model.to_empty(device="cpu").eval()

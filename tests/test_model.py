@@ -9,6 +9,7 @@ from gptcore import (
     GPT_CONFIG_124M,
     PRESETS,
     GPTModel,
+    build_model,
     count_parameters,
     count_parameters_tied,
     generate_text_simple,
@@ -148,3 +149,14 @@ def test_shortcuts_off_changes_the_output_but_not_the_model(tiny_model):
         on, off = tiny_model(ids), tiny_model(ids, use_shortcut=False)
     assert not torch.allclose(on, off)
     assert all(torch.equal(before[k], v) for k, v in tiny_model.state_dict().items())
+
+
+def test_build_model_draws_exactly_the_weights_of_the_plain_constructor():
+    cfg = replace(PRESETS["tiny"], qkv_bias=False)  # both bias settings: the random stream differs
+    for config in (PRESETS["tiny"], cfg):
+        with seeded(99):
+            reference = GPTModel(config)
+        built = build_model(config, seed=99)
+        for (name, expected), (_, got) in zip(reference.state_dict().items(), built.state_dict().items(), strict=True):
+            assert torch.equal(expected, got), name
+        assert built.out_head.weight.stride() == reference.out_head.weight.stride()  # same (in, out) layout
