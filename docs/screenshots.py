@@ -63,18 +63,15 @@ def start_server(port: int) -> subprocess.Popen:
 def wait_until_rendered(page, timeout_s: float = 180.0) -> None:
     """Wait until the script run has ended and every placeholder has been filled, twice in a row."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
-    busy = (
-        "[data-testid='stSkeleton'], [data-testid='stSpinner'], "
-        "[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']"
-    )
+    # The app element says whether the script is running; placeholders and spinners mean output is still due.
+    busy = "[data-test-script-state='running'], [data-testid='stSkeleton'], [data-testid='stSpinner']"
     deadline = time.monotonic() + timeout_s
     quiet_checks = 0
     while quiet_checks < 2:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{page.url} was still rendering after {timeout_s:.0f} s")
         page.wait_for_timeout(1000)
-        running = page.locator(busy).count() or page.get_by_text("Running...").count()
-        quiet_checks = 0 if running else quiet_checks + 1
+        quiet_checks = 0 if page.locator(busy).count() else quiet_checks + 1
     # Charts and tables draw lazily once scrolled into view: visit the whole page, then go back up.
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     for y in range(0, height, 600):
