@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -19,7 +20,7 @@ from .hooks import Recorder, recording
 from .layers import GELU
 from .model import GPTModel
 from .seeding import seeded
-from .trace import _as_token_ids
+from .trace import as_token_ids
 
 
 def lm_loss(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
@@ -44,7 +45,7 @@ def gradient_norms(
     """Loss of predicting each next token of the prompt, and the gradient norms it produces."""
     if model.training and model.cfg.drop_rate > 0:
         raise ValueError("the model is in training mode, so dropout would randomise gradients; call model.eval()")
-    ids = _as_token_ids(token_ids)[-model.cfg.context_length :]
+    ids = as_token_ids(token_ids)[-model.cfg.context_length :]
     if len(ids) < 2:
         raise ValueError("the loss needs at least two tokens: one to read and one to predict")
 
@@ -115,3 +116,38 @@ def shortcut_experiment(
         weights = [layer[0].weight for layer in model.layers]
         grads = torch.autograd.grad(loss, weights)
     return [float(g.abs().mean()) for g in grads]
+
+
+def shortcut_gradient_frame(with_shortcut: GradientReport, without_shortcut: GradientReport) -> pd.DataFrame:
+    """Per-block gradient norms for shortcuts on and off, one row per (block, setting).
+
+    The residual gradient is each token's gradient norm for the stream entering the block,
+    summed over the tokens.
+    """
+    rows = []
+    for report in (with_shortcut, without_shortcut):
+        setting = "shortcuts on" if report.use_shortcut else "shortcuts off"
+        resid_summed = report.resid_grad_norm.sum(axis=1)  # (L, T) -> (L,)
+        for block, (param_norm, resid_norm) in enumerate(zip(report.param_grad_norm, resid_summed, strict=True)):
+            rows.append(
+                {
+                    "block": block,
+                    "setting": setting,
+                    "parameter gradient norm": float(param_norm),
+                    "residual gradient norm": float(resid_norm),
+                    "loss": report.loss,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def shortcut_experiment_frame(with_shortcut: Sequence[float], without_shortcut: Sequence[float]) -> pd.DataFrame:
+    """The book's toy experiment as a table: layer, setting and mean absolute weight gradient."""
+    if len(with_shortcut) != len(without_shortcut):
+        raise ValueError(f"got {len(with_shortcut)} layers with shortcuts but {len(without_shortcut)} without")
+    rows = [
+        {"layer": layer, "setting": setting, "mean absolute gradient": float(value)}
+        for setting, values in (("shortcuts on", with_shortcut), ("shortcuts off", without_shortcut))
+        for layer, value in enumerate(values, start=1)
+    ]
+    return pd.DataFrame(rows)

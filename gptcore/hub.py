@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import httpx2
@@ -33,7 +32,7 @@ from tqdm.std import tqdm
 
 from .config import PRESETS
 from .model import GPTModel, empty_model
-from .stats import BYTES_PER_FLOAT32, size_report
+from .stats import BYTES_PER_FLOAT32, memory_to_load, size_report
 from .tensorfile import TensorFile
 from .weights import (
     PRETRAINED_REPOS,
@@ -62,17 +61,6 @@ class DownloadCancelled(Exception):  # noqa: N818 (not an error: the user asked 
 # The four sizes
 
 
-@cache
-def _sizes(preset: str) -> tuple[int, int, int]:
-    """(parameters with the head tied, parameters untied, elements of the largest tensor) of a preset."""
-    cfg = PRESETS[preset]
-    report = size_report(cfg)  # counted on a model built on the "meta" device: no memory, ~0.3 s
-    # The largest tensor is the token embedding (vocab x emb) in every GPT-2; the position embedding
-    # and the feed-forward's (emb x 4 emb) matrices are listed so the rule holds for any config.
-    largest = max(cfg.vocab_size, cfg.context_length, 4 * cfg.emb_dim) * cfg.emb_dim
-    return report.parameters_tied, report.parameters, largest
-
-
 @dataclass(frozen=True)
 class PretrainedInfo:
     """One of OpenAI's GPT-2 sizes on the Hub. The size figures are computed on first use."""
@@ -86,7 +74,7 @@ class PretrainedInfo:
     @property
     def parameters(self) -> int:
         """Parameters as stored in model.safetensors (GPT-2 ties its output head to the token embedding)."""
-        return _sizes(self.preset)[0]
+        return size_report(PRESETS[self.preset]).parameters_tied
 
     @property
     def download_bytes(self) -> int:
@@ -108,10 +96,8 @@ class PretrainedInfo:
 
     @property
     def ram_bytes(self) -> int:
-        """Memory to load it: gptcore's model in float32 (its out_head is a separate copy of the
-        token embedding) plus one tensor, the largest, read from the file at a time."""
-        _, untied, largest = _sizes(self.preset)
-        return (untied + largest) * BYTES_PER_FLOAT32
+        """Memory to load it: gptcore's float32 model plus the one tensor being read at a time."""
+        return memory_to_load(PRESETS[self.preset])
 
     def url(self, filename: str = WEIGHTS_FILE) -> str:
         """Where a file of this model comes from on huggingface.co."""

@@ -1,4 +1,4 @@
-"""The residual stream read layer by layer: norms, the logit lens, gradient and generation tables.
+"""The residual stream read layer by layer: its norms and the logit lens.
 
 The residual stream is the running sum every block adds to. It is read at L + 1 places: entering
 each of the L blocks (entry 0 is the embeddings) and leaving the last block (entry L, the vector
@@ -11,17 +11,15 @@ NumPy arrays or small pandas frames for the app's pages. The model is only read,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .generation import Step
-from .gradients import GradientReport
 from .model import GPTModel
-from .tokenizer import get_tokenizer, token_label, token_labels
+from .tokenizer import token_labels
 from .trace import Trace
 
 LENS_CHUNK = 256  # positions per output-head product: bounds memory to chunk x vocab floats
@@ -41,15 +39,6 @@ def residual_place(trace: Trace, place: int) -> np.ndarray:
     if not 0 <= place <= n_layers:
         raise ValueError(f"stream place {place} does not exist; this model has places 0..{n_layers}")
     return trace.layer("resid_pre", place) if place < n_layers else trace.layer("resid_post", n_layers - 1)
-
-
-def residual_stream(trace: Trace) -> np.ndarray:
-    """(L + 1, T, d): the stream entering each block, then the stream leaving the last block.
-
-    A new array as large as L + 1 layers of the stream; to read it a place at a time, use
-    ``residual_place`` instead.
-    """
-    return np.stack([residual_place(trace, place) for place in range(trace.n_layers + 1)])
 
 
 def residual_norms(trace: Trace) -> np.ndarray:
@@ -155,94 +144,3 @@ def lens_top_labels(ids: np.ndarray) -> np.ndarray:
     """(L + 1, T) readable label of the top-1 token at each place and position, for heatmap cells."""
     top = ids[..., 0]  # (L + 1, T)
     return np.array(token_labels(top.reshape(-1).tolist()), dtype=object).reshape(top.shape)
-
-
-def shortcut_gradient_frame(with_shortcut: GradientReport, without_shortcut: GradientReport) -> pd.DataFrame:
-    """Per-block gradient norms for shortcuts on and off, one row per (block, setting).
-
-    The residual gradient is each token's gradient norm for the stream entering the block,
-    summed over the tokens.
-    """
-    rows = []
-    for report in (with_shortcut, without_shortcut):
-        setting = "shortcuts on" if report.use_shortcut else "shortcuts off"
-        resid_summed = report.resid_grad_norm.sum(axis=1)  # (L, T) -> (L,)
-        for block, (param_norm, resid_norm) in enumerate(zip(report.param_grad_norm, resid_summed, strict=True)):
-            rows.append(
-                {
-                    "block": block,
-                    "setting": setting,
-                    "parameter gradient norm": float(param_norm),
-                    "residual gradient norm": float(resid_norm),
-                    "loss": report.loss,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def shortcut_experiment_frame(with_shortcut: Sequence[float], without_shortcut: Sequence[float]) -> pd.DataFrame:
-    """The book's toy experiment as a table: layer, setting and mean absolute weight gradient."""
-    if len(with_shortcut) != len(without_shortcut):
-        raise ValueError(f"got {len(with_shortcut)} layers with shortcuts but {len(without_shortcut)} without")
-    rows = [
-        {"layer": layer, "setting": setting, "mean absolute gradient": float(value)}
-        for setting, values in (("shortcuts on", with_shortcut), ("shortcuts off", without_shortcut))
-        for layer, value in enumerate(values, start=1)
-    ]
-    return pd.DataFrame(rows)
-
-
-def steps_frame(steps: Sequence[Step]) -> pd.DataFrame:
-    """One row per generated token: step, label, id, its probability and its rank."""
-    return pd.DataFrame(
-        {
-            "step": [step.index + 1 for step in steps],
-            "token": [token_label(step.token_id) for step in steps],
-            "token id": pd.array([step.token_id for step in steps], dtype="int64"),
-            "probability": pd.array([step.prob for step in steps], dtype="float64"),
-            "rank": pd.array([step.rank for step in steps], dtype="int64"),
-        }
-    )
-
-
-def candidates_frame(step: Step) -> pd.DataFrame:
-    """The candidates of one step, most likely first, with the chosen token marked.
-
-    Candidates that top-k or top-p filtered out (probability 0) are left out: which of the many
-    zero-probability tokens got listed is arbitrary. When sampling picked a token outside the
-    listed candidates, it is added as a last row, so the chart always shows what was chosen. Bar
-    labels carry the rank, so they are unique.
-    """
-    kept = [candidate for candidate in step.candidates if candidate.prob > 0 or candidate.token_id == step.token_id]
-    ranks = list(range(1, len(kept) + 1))
-    token_ids = [candidate.token_id for candidate in kept]
-    probs = [candidate.prob for candidate in kept]
-    if step.token_id not in token_ids:
-        ranks.append(step.rank)
-        token_ids.append(step.token_id)
-        probs.append(step.prob)
-    labels = token_labels(token_ids)
-    return pd.DataFrame(
-        {
-            "rank": ranks,
-            "token": labels,
-            "bar": [f"#{rank} {label}" for rank, label in zip(ranks, labels, strict=True)],
-            "token id": token_ids,
-            "probability": probs,
-            "chosen": [token_id == step.token_id for token_id in token_ids],
-        }
-    )
-
-
-def split_generated_text(prompt_ids: Sequence[int], new_ids: Sequence[int]) -> tuple[str, str]:
-    """(prompt text, generated text), each decoded from all of its tokens' bytes at once.
-
-    One character can span several tokens (an emoji often takes two or three), so the generated
-    tokens are decoded together, not one by one. Bytes that do not (yet) form a whole UTF-8
-    character show as U+FFFD, e.g. while an emoji is half written.
-    """
-    tokenizer = get_tokenizer()
-    return (
-        tokenizer.decode_bytes(list(prompt_ids)).decode("utf-8", errors="replace"),
-        tokenizer.decode_bytes(list(new_ids)).decode("utf-8", errors="replace"),
-    )

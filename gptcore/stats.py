@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -39,26 +40,38 @@ def size_report(cfg: GPTConfig | dict) -> SizeReport:
     """The size of a model with this config, counted on a real GPTModel built without memory.
 
     The model is built on PyTorch's "meta" device: every parameter has its true shape but no
-    storage, so even gpt2-xl (6 GB of weights) is counted in milliseconds.
+    storage, so even gpt2-xl (6 GB of weights) is counted in milliseconds. Cached per config.
     """
+    return _size_report(GPTConfig.coerce(cfg))
+
+
+@functools.cache
+def _size_report(cfg: GPTConfig) -> SizeReport:
     with torch.device("meta"):
         model = GPTModel(cfg)
     total = count_parameters(model)
     return SizeReport(total, count_parameters_tied(model), size_mb(total))
 
 
+def memory_to_load(cfg: GPTConfig | dict) -> int:
+    """Bytes to hold a float32 GPTModel of this config while it is filled one tensor at a time.
+
+    The model itself (its out_head a separate copy of the token embedding) plus the largest
+    tensor being read: the token embedding in every GPT-2; the others are listed so the rule
+    holds for any config.
+    """
+    cfg = GPTConfig.coerce(cfg)
+    largest = max(cfg.vocab_size, cfg.context_length, 4 * cfg.emb_dim) * cfg.emb_dim
+    return (size_report(cfg).parameters + largest) * BYTES_PER_FLOAT32
+
+
 def parameter_breakdown(model: GPTModel) -> list[tuple[str, int]]:
-    """(component, parameters) rows: embeddings, each block's parts summed over blocks, head."""
-    blocks = list(model.trf_blocks)
-    return [
-        ("token embedding (tok_emb)", model.tok_emb.weight.numel()),
-        ("position embedding (pos_emb)", model.pos_emb.weight.numel()),
-        ("attention (all blocks)", sum(count_parameters(b.att) for b in blocks)),
-        ("feed-forward (all blocks)", sum(count_parameters(b.ff) for b in blocks)),
-        ("layer norms (all blocks)", sum(count_parameters(b.norm1) + count_parameters(b.norm2) for b in blocks)),
-        ("final norm", count_parameters(model.final_norm)),
-        ("output head (out_head)", model.out_head.weight.numel()),
-    ]
+    """(component, parameters): the rows of parameter_rows, each part of the blocks added up."""
+    summary: dict[str, int] = {}
+    for row in parameter_rows(model):
+        name = f"{row.part} (all blocks)" if row.group == "transformer blocks" else row.component
+        summary[name] = summary.get(name, 0) + row.parameters
+    return list(summary.items())
 
 
 @dataclass(frozen=True)

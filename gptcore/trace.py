@@ -100,7 +100,8 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _as_token_ids(token_ids: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+def as_token_ids(token_ids: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+    """One sequence of ids (a list, array, (T,) or (1, T) tensor) as a fresh 1-D LongTensor, or a clear ValueError."""
     ids = torch.as_tensor(np.asarray(token_ids) if not isinstance(token_ids, torch.Tensor) else token_ids)
     if ids.dim() == 2 and ids.shape[0] == 1:
         ids = ids[0]  # accept the book's (1, T) batches of one
@@ -122,7 +123,7 @@ def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor)
     """
     if model.training and model.cfg.drop_rate > 0:
         raise ValueError("the model is in training mode, so dropout would randomise the trace; call model.eval()")
-    ids = _as_token_ids(token_ids)
+    ids = as_token_ids(token_ids)
     n_cropped = max(0, len(ids) - model.cfg.context_length)
     ids = ids[n_cropped:]
 

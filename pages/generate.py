@@ -12,7 +12,7 @@ import torch
 
 import ui
 from gptcore import Step, generate_steps
-from gptcore.lens import candidates_frame, split_generated_text, steps_frame
+from gptcore.generation import candidates_frame, split_generated_text, steps_frame
 
 ui.ensure_app_frame()
 

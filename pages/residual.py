@@ -9,13 +9,12 @@ import streamlit as st
 
 import ui
 from gptcore import Trace, gradient_norms, shortcut_experiment
+from gptcore.gradients import shortcut_experiment_frame, shortcut_gradient_frame
 from gptcore.lens import (
     lens_position_frame,
     lens_top_labels,
     logit_lens,
     residual_norms,
-    shortcut_experiment_frame,
-    shortcut_gradient_frame,
     stream_names,
 )
 

@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from gptcore import generate, generate_steps, generate_text_simple
-from gptcore.generation import MAX_NEW_TOKENS_LIMIT, next_token_distribution
+from gptcore import Candidate, Step, generate, generate_steps, generate_text_simple, get_tokenizer, token_labels
+from gptcore.generation import (
+    MAX_NEW_TOKENS_LIMIT,
+    candidates_frame,
+    next_token_distribution,
+    split_generated_text,
+    steps_frame,
+)
 
 
 def test_greedy_generate_equals_the_books_loop(book_model, tokenizer):
@@ -152,3 +158,40 @@ def test_zero_new_tokens_returns_the_prompt(tiny_model):
     idx = torch.tensor([[1, 2, 3]])
     assert torch.equal(generate(tiny_model, idx, 0, 64), idx)
     assert list(generate_steps(tiny_model, idx, 0, 64)) == []
+
+
+def test_steps_frame_matches_greedy_generation(tiny_model):
+    idx = torch.tensor([[10, 20, 30]])
+    steps = list(generate_steps(tiny_model, idx, 6, context_size=64, num_candidates=5))
+    frame = steps_frame(steps)
+    assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert frame["token id"].tolist() == generate(tiny_model, idx, 6, 64)[0, 3:].tolist()
+    assert (frame["rank"] == 1).all()  # greedy always takes the top candidate
+    assert frame["token"].tolist() == token_labels(frame["token id"].tolist())
+    assert steps_frame([]).empty
+
+
+def test_candidates_frame_marks_the_choice_and_adds_it_when_outside_the_list():
+    step = Step(
+        index=0,
+        token_id=99,
+        prob=0.01,
+        rank=8,
+        candidates=(Candidate(11, 0.5), Candidate(12, 0.3), Candidate(13, 0.0)),  # 13 was filtered out
+    )
+    frame = candidates_frame(step)
+    assert frame["token id"].tolist() == [11, 12, 99]
+    assert frame["rank"].tolist() == [1, 2, 8]
+    assert frame["chosen"].tolist() == [False, False, True]
+    assert frame["bar"].is_unique
+    inside = candidates_frame(Step(index=1, token_id=12, prob=0.3, rank=2, candidates=step.candidates))
+    assert inside["chosen"].tolist() == [False, True]
+
+
+def test_split_generated_text_keeps_characters_spread_over_tokens():
+    tokenizer = get_tokenizer()
+    prompt = tokenizer.encode("Say <|endoftext|>")
+    llama = tokenizer.encode(" 🦙!")  # the emoji takes several tokens
+    assert split_generated_text(prompt, llama) == ("Say <|endoftext|>", " 🦙!")
+    _, half_written = split_generated_text(prompt, llama[:2])
+    assert "\ufffd" in half_written and "🦙" not in half_written

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gptcore import gradient_norms, shortcut_experiment
-from gptcore.gradients import lm_loss
+from gptcore import GradientReport, gradient_norms, shortcut_experiment
+from gptcore.gradients import lm_loss, shortcut_experiment_frame, shortcut_gradient_frame
 
 # The book prints these means to full float32 precision; our values differ in the last digit.
 BOOK_WITH_SHORTCUTS = [
@@ -81,3 +81,30 @@ def test_without_shortcuts_the_gradient_reaching_the_first_block_shrinks(book_mo
 def test_a_single_token_has_no_loss(tiny_model):
     with pytest.raises(ValueError, match="at least two tokens"):
         gradient_norms(tiny_model, [5])
+
+
+def _report(use_shortcut: bool, scale: float) -> GradientReport:
+    return GradientReport(
+        use_shortcut=use_shortcut,
+        loss=2.5 * scale,
+        param_grad_norm=np.array([1.0, 2.0]) * scale,
+        resid_grad_norm=np.array([[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]) * scale,  # (L=2, T=3)
+        embedding_grad_norm=0.5,
+    )
+
+
+def test_gradient_frame_sums_token_norms_per_block():
+    frame = shortcut_gradient_frame(_report(True, 1.0), _report(False, 10.0))
+    assert frame["setting"].tolist() == ["shortcuts on"] * 2 + ["shortcuts off"] * 2
+    assert frame["block"].tolist() == [0, 1, 0, 1]
+    np.testing.assert_allclose(frame["residual gradient norm"], [0.6, 3.0, 6.0, 30.0])
+    np.testing.assert_allclose(frame["parameter gradient norm"], [1.0, 2.0, 10.0, 20.0])
+    assert frame["loss"].tolist() == [2.5, 2.5, 25.0, 25.0]
+
+
+def test_shortcut_experiment_frame_keeps_layer_order():
+    frame = shortcut_experiment_frame([0.2, 0.3, 1.3], [0.0002, 0.001, 0.005])
+    assert frame["layer"].tolist() == [1, 2, 3, 1, 2, 3]
+    assert frame.loc[frame["setting"] == "shortcuts off", "mean absolute gradient"].tolist() == [0.0002, 0.001, 0.005]
+    with pytest.raises(ValueError):
+        shortcut_experiment_frame([1.0], [1.0, 2.0])

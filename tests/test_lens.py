@@ -7,30 +7,18 @@ import torch
 
 from gptcore import (
     PRESETS,
-    Candidate,
-    GradientReport,
-    Step,
     build_model,
-    generate,
-    generate_steps,
-    get_tokenizer,
     lens,
     token_labels,
     trace,
 )
 from gptcore.lens import (
-    candidates_frame,
     lens_position_frame,
     lens_top_k,
     lens_top_labels,
     logit_lens,
     residual_norms,
     residual_place,
-    residual_stream,
-    shortcut_experiment_frame,
-    shortcut_gradient_frame,
-    split_generated_text,
-    steps_frame,
     stream_names,
     top_k,
 )
@@ -42,14 +30,12 @@ def tiny_trace(tiny_model, prompt_ids):
 
 
 def test_residual_stream_runs_from_the_embeddings_to_the_last_blocks_output(tiny_trace):
-    stream = residual_stream(tiny_trace)
+    stream = np.stack([residual_place(tiny_trace, place) for place in range(tiny_trace.n_layers + 1)])
     n_tokens, width = tiny_trace.embeddings.shape
     assert stream.shape == (tiny_trace.n_layers + 1, n_tokens, width)
     np.testing.assert_array_equal(stream[0], tiny_trace.embeddings)
     np.testing.assert_array_equal(stream[1], tiny_trace.layer("resid_post", 0))  # block 1 reads block 0's output
     np.testing.assert_array_equal(stream[-1], tiny_trace.layer("resid_post", -1))
-    for place in range(tiny_trace.n_layers + 1):
-        np.testing.assert_array_equal(residual_place(tiny_trace, place), stream[place])
     with pytest.raises(ValueError, match="does not exist"):
         residual_place(tiny_trace, tiny_trace.n_layers + 1)
     assert stream_names(2) == ["enters block 0", "enters block 1", "leaves block 1"]
@@ -61,7 +47,8 @@ def test_residual_norms_are_read_a_layer_at_a_time(tiny_model, prompt_ids):
     assert norms.shape == (fresh.n_layers + 1, fresh.num_tokens)
     assert norms.dtype == np.float32
     np.testing.assert_allclose(norms[0, 2], np.sqrt((fresh.embeddings[2].astype(np.float64) ** 2).sum()), rtol=1e-5)
-    expected = np.linalg.norm(residual_stream(fresh).astype(np.float64), axis=-1)
+    stream = np.stack([residual_place(fresh, place) for place in range(fresh.n_layers + 1)])  # (L + 1, T, d)
+    expected = np.linalg.norm(stream.astype(np.float64), axis=-1)
     np.testing.assert_allclose(norms, expected, rtol=1e-5)
     logit_lens(tiny_model, fresh, k=2)
     assert not fresh._stacked  # neither left a stacked (L, T, d) copy in the shared trace
@@ -177,67 +164,3 @@ def test_position_frame_lists_each_places_top_tokens(tiny_model, tiny_trace):
     labels = lens_top_labels(ids)
     assert labels.shape == ids.shape[:2]
     assert labels[-1, 0] == token_labels([int(ids[-1, 0, 0])])[0]
-
-
-def _report(use_shortcut: bool, scale: float) -> GradientReport:
-    return GradientReport(
-        use_shortcut=use_shortcut,
-        loss=2.5 * scale,
-        param_grad_norm=np.array([1.0, 2.0]) * scale,
-        resid_grad_norm=np.array([[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]) * scale,  # (L=2, T=3)
-        embedding_grad_norm=0.5,
-    )
-
-
-def test_gradient_frame_sums_token_norms_per_block():
-    frame = shortcut_gradient_frame(_report(True, 1.0), _report(False, 10.0))
-    assert frame["setting"].tolist() == ["shortcuts on"] * 2 + ["shortcuts off"] * 2
-    assert frame["block"].tolist() == [0, 1, 0, 1]
-    np.testing.assert_allclose(frame["residual gradient norm"], [0.6, 3.0, 6.0, 30.0])
-    np.testing.assert_allclose(frame["parameter gradient norm"], [1.0, 2.0, 10.0, 20.0])
-    assert frame["loss"].tolist() == [2.5, 2.5, 25.0, 25.0]
-
-
-def test_shortcut_experiment_frame_keeps_layer_order():
-    frame = shortcut_experiment_frame([0.2, 0.3, 1.3], [0.0002, 0.001, 0.005])
-    assert frame["layer"].tolist() == [1, 2, 3, 1, 2, 3]
-    assert frame.loc[frame["setting"] == "shortcuts off", "mean absolute gradient"].tolist() == [0.0002, 0.001, 0.005]
-    with pytest.raises(ValueError):
-        shortcut_experiment_frame([1.0], [1.0, 2.0])
-
-
-def test_steps_frame_matches_greedy_generation(tiny_model):
-    idx = torch.tensor([[10, 20, 30]])
-    steps = list(generate_steps(tiny_model, idx, 6, context_size=64, num_candidates=5))
-    frame = steps_frame(steps)
-    assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
-    assert frame["token id"].tolist() == generate(tiny_model, idx, 6, 64)[0, 3:].tolist()
-    assert (frame["rank"] == 1).all()  # greedy always takes the top candidate
-    assert frame["token"].tolist() == token_labels(frame["token id"].tolist())
-    assert steps_frame([]).empty
-
-
-def test_candidates_frame_marks_the_choice_and_adds_it_when_outside_the_list():
-    step = Step(
-        index=0,
-        token_id=99,
-        prob=0.01,
-        rank=8,
-        candidates=(Candidate(11, 0.5), Candidate(12, 0.3), Candidate(13, 0.0)),  # 13 was filtered out
-    )
-    frame = candidates_frame(step)
-    assert frame["token id"].tolist() == [11, 12, 99]
-    assert frame["rank"].tolist() == [1, 2, 8]
-    assert frame["chosen"].tolist() == [False, False, True]
-    assert frame["bar"].is_unique
-    inside = candidates_frame(Step(index=1, token_id=12, prob=0.3, rank=2, candidates=step.candidates))
-    assert inside["chosen"].tolist() == [False, True]
-
-
-def test_split_generated_text_keeps_characters_spread_over_tokens():
-    tokenizer = get_tokenizer()
-    prompt = tokenizer.encode("Say <|endoftext|>")
-    llama = tokenizer.encode(" 🦙!")  # the emoji takes several tokens
-    assert split_generated_text(prompt, llama) == ("Say <|endoftext|>", " 🦙!")
-    _, half_written = split_generated_text(prompt, llama[:2])
-    assert "\ufffd" in half_written and "🦙" not in half_written

@@ -8,7 +8,6 @@ Checkpoints are re-read from their folder at most every few seconds.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTConfig, GPTModel, build_model, checkpoints, hub, size_report
+from gptcore.stats import memory_to_load
 from gptcore.tokenizer import N_VOCAB as GPT2_VOCAB_SIZE
 
 from .memory import format_bytes
@@ -29,7 +29,6 @@ DEFAULT_MODEL_ID = "book-124m-seed123"
 CHECKPOINT_PREFIX = "checkpoint:"
 CHECKPOINTS_ENV = "GPT_EXPLORER_CHECKPOINTS"  # the checkpoint folder; default: checkpoints/ beside app.py
 APP_DIR = Path(__file__).resolve().parent.parent
-RAM_MARGIN = 1.25  # float32 weights plus room for the activations and the Python objects around them
 
 
 @dataclass(frozen=True)
@@ -57,21 +56,9 @@ class ModelChoice:
         return f"Building {self.label} (the first use on this server takes a few seconds)…"
 
 
-@functools.lru_cache(maxsize=64)
-def _size(cfg: GPTConfig) -> tuple[int, int]:
-    """(parameters, parameters with a tied head) of a model with this config, counted without memory."""
-    report = size_report(cfg)
-    return report.parameters, report.parameters_tied
-
-
-def ram_for_config(cfg: GPTConfig | dict) -> int:
-    """Memory to hold a float32 model of this config while it runs."""
-    return int(_size(GPTConfig.coerce(cfg))[0] * 4 * RAM_MARGIN)
-
-
 def size_name(cfg: GPTConfig | dict) -> str:
     """'124M' for GPT-2 small: parameters with the head tied to the token embedding, as OpenAI counts."""
-    n = _size(GPTConfig.coerce(cfg))[1]
+    n = size_report(cfg).parameters_tied
     return f"{n / 1e6:.0f}M" if n >= 10e6 else f"{n / 1e6:.1f}M"
 
 
@@ -97,7 +84,7 @@ def _untrained_choice(model_id: str, label: str, cfg: GPTConfig | dict, about: s
         lambda: build_model(cfg, seed=123),
         trained=False,
         about=about,
-        ram_bytes=ram_for_config(cfg),
+        ram_bytes=memory_to_load(cfg),
     )
 
 
@@ -160,7 +147,7 @@ def _checkpoint_choice(info: checkpoints.CheckpointInfo) -> ModelChoice:
             f"{format_bytes(info.size_bytes)} in {info.path.parent}."
         ),
         name=f"checkpoint {file_name}",
-        ram_bytes=ram_for_config(info.cfg),
+        ram_bytes=memory_to_load(info.cfg),
     )
 
 
