@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gptcore import PRESETS, HookPoint, build_model, trace
+from gptcore.hooks import Recorder, recording
 from gptcore.trace import LAYER_FIELDS
 
 
@@ -96,6 +97,21 @@ def test_attention_pattern_is_causal_and_normalised(tiny_model, prompt_ids):
     assert np.all(t.attention(0)[:, 0, 0] == 1.0)  # the first token can only attend to itself
     with pytest.raises(ValueError, match="layer 5 does not exist"):
         t.attention(5)
+
+
+def test_derived_attention_pattern_is_the_forward_pass_pattern_bit_for_bit(tiny_model, tokenizer):
+    # A trace stores only the scores; each pattern is recomputed on demand and must not differ at all.
+    ids = torch.tensor(tokenizer.encode("The pattern is derived from the stored scores. " * 6))
+    recorder = Recorder(keep=lambda name: name.endswith("att.hook_weights"))
+    with torch.no_grad(), recording(recorder):
+        tiny_model(ids.unsqueeze(0))
+    t = trace(tiny_model, ids)
+    assert "attn_weights" not in t.layers  # nothing of size L·H·T² is kept twice
+    for layer in range(t.n_layers):
+        forward_weights = recorder.tensors[f"trf_blocks.{layer}.att.hook_weights"][0].numpy()
+        np.testing.assert_array_equal(t.attention(layer), forward_weights)
+    np.testing.assert_array_equal(t.attn_weights[1], t.attention(1))
+    assert not t.attention(0).flags.writeable
 
 
 def test_prompt_longer_than_context_is_cropped_and_says_so(tiny_model):
