@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .attention import KVCache, MultiHeadAttention
 from .config import GPTConfig
@@ -147,11 +148,35 @@ class GPTModel(nn.Module):
         return KVCache(self.cfg.n_layers, capacity)
 
 
+class _SkipInitialisation(TorchFunctionMode):
+    """Turn the layers' own weight initialisers into no-ops while a model is laid out.
+
+    On the meta device they would do nothing useful, and the first one would cost about a second:
+    torch runs meta-device random draws through its compiler stack, importing hundreds of modules.
+    A function mode applies only to the thread that entered it, so other threads are unaffected.
+    """
+
+    INITIALISERS = frozenset(
+        getattr(nn.init, name) for name in ("normal_", "uniform_", "kaiming_uniform_", "zeros_", "ones_", "constant_")
+    )
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.INITIALISERS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
 def empty_model(cfg: GPTConfig | Mapping[str, Any]) -> GPTModel:
     """A GPTModel (eval mode) whose weights are allocated but not yet drawn or loaded."""
-    with torch.device("meta"):
+    with torch.device("meta"), _SkipInitialisation():
         model = GPTModel(cfg)  # shapes (and the weights' memory layout) only
-    return model.to_empty(device="cpu").eval()
+    # Not model.to_empty(): on meta tensors it runs through torch's symbolic-shape machinery (sympy).
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            memory = torch.empty_strided(param.shape, param.stride())  # keeps the (in, out) layout
+            setattr(module, name, nn.Parameter(memory, requires_grad=param.requires_grad))
+    return model.eval()
 
 
 def build_model(cfg: GPTConfig | Mapping[str, Any], seed: int = 123) -> GPTModel:

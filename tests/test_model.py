@@ -1,6 +1,9 @@
 """The book's chapter 4 figures, reproduced exactly by the seeded 124M model."""
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +22,10 @@ from gptcore import (
     text_to_token_ids,
     token_ids_to_text,
 )
+from gptcore.model import empty_model
 from gptcore.seeding import seeded
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_book_model_parameter_counts_and_memory(book_model):
@@ -160,3 +166,21 @@ def test_build_model_draws_exactly_the_weights_of_the_plain_constructor():
         for (name, expected), (_, got) in zip(reference.state_dict().items(), built.state_dict().items(), strict=True):
             assert torch.equal(expected, got), name
         assert built.out_head.weight.stride() == reference.out_head.weight.stride()  # same (in, out) layout
+
+
+def test_building_a_model_stays_clear_of_torchs_compiler_stack():
+    # Laying weights out on the meta device used to import torch._dynamo and sympy (about a second
+    # of a fresh server's first build); a fresh interpreter shows whether that has come back.
+    code = (
+        "import sys; from gptcore import PRESETS, build_model; build_model(PRESETS['tiny'], seed=1); "
+        "print(sorted(m for m in ('sympy', 'torch._dynamo') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_empty_model_keeps_the_input_major_layout_and_trains():
+    model = empty_model(PRESETS["tiny"])
+    assert all(p.device.type == "cpu" and p.requires_grad for p in model.parameters())
+    assert model.out_head.weight.stride() == (1, PRESETS["tiny"].vocab_size)  # (in, out) in memory
+    assert not model.training
