@@ -1,5 +1,5 @@
 """Making GPT-2 124M: building the book's untrained model, and loading one from a local safetensors
-folder (time and peak memory), each in a fresh process.
+folder (time and peak memory), each in a fresh process; and the memory of a 1024-token trace.
 
 The folder is made once with transformers (random weights, saved the way the Hub stores GPT-2).
 
@@ -38,6 +38,19 @@ print(time.perf_counter() - start)
 """
 
 
+TRACE = f"""
+import torch
+from gptcore import GPT_CONFIG_124M, build_model, trace
+model = build_model(GPT_CONFIG_124M, seed=123)
+ids = torch.randint(0, 50257, (1024,), generator=torch.Generator().manual_seed(0))
+trace(model, ids[:16])  # warm up torch's kernels and allocator first
+open("/proc/self/clear_refs", "w").write("5")  # restart the peak count (VmHWM) from here
+before = {PEAK}
+t = trace(model, ids)
+print({PEAK} - before)
+"""
+
+
 def make_folder(folder: Path) -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -62,12 +75,15 @@ def main() -> None:
     seconds = statistics.median(r[0] for r in runs)
     peak = statistics.median(r[1] for r in runs)  # above the peak before loading began
     model_bytes = runs[0][2]
+    trace_peak = statistics.median(run(TRACE)[0] for _ in range(3))
     print(f"GPT-2 124M, {args.repeats} fresh processes (medians)")
     print(f"  untrained, book's seed: {build_s:6.2f} s   (target <= 1.5 s)")
     print("From a local model.safetensors:")
     print(f"  load time:            {seconds:6.2f} s   (target <= 2 s)")
     print(f"  model in float32:     {model_bytes / 2**20:6.0f} MB (untied head: 163M parameters)")
     print(f"  peak memory added:    {peak / 2**20:6.0f} MB = {peak / model_bytes:.2f}x the model (target < 2x)")
+    print("Tracing a 1024-token prompt through the 124M model (3 fresh processes):")
+    print(f"  peak memory added:    {trace_peak / 2**30:6.2f} GB (target < 2 GB)")
 
 
 if __name__ == "__main__":
