@@ -15,13 +15,25 @@ from .model import GPTModel, TransformerBlock, build_model
 from .stats import count_parameters, count_parameters_tied, parameter_breakdown, size_mb, size_report
 from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text, token_label, token_labels
 from .trace import Trace, trace
+from .training import (
+    TRAINING_PRESETS,
+    EvalReport,
+    StepReport,
+    TrainingDataError,
+    TrainingResult,
+    TrainingSettings,
+    new_training_model,
+    train,
+)
 from .weights import load_hf_safetensors, load_hf_state_dict
 
 __all__ = [
     "GELU",
     "GPT_CONFIG_124M",
     "PRESETS",
+    "TRAINING_PRESETS",
     "Candidate",
+    "EvalReport",
     "ExampleDeepNeuralNetwork",
     "FeedForward",
     "GPTConfig",
@@ -33,7 +45,11 @@ __all__ = [
     "MultiHeadAttention",
     "Recorder",
     "Step",
+    "StepReport",
     "Trace",
+    "TrainingDataError",
+    "TrainingResult",
+    "TrainingSettings",
     "TransformerBlock",
     "build_model",
     "count_parameters",
@@ -49,6 +65,7 @@ __all__ = [
     "load_hf_state_dict",
     "load_local",
     "load_pretrained",
+    "new_training_model",
     "parameter_breakdown",
     "recording",
     "save_checkpoint",
@@ -60,4 +77,5 @@ __all__ = [
     "token_label",
     "token_labels",
     "trace",
+    "train",
 ]
