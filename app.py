@@ -15,6 +15,8 @@ PAGES = [
     st.Page("pages/feedforward.py", title="Feed-forward and GELU", icon="⚡", url_path="feedforward"),
     st.Page("pages/residual.py", title="Residual stream and gradients", icon="🌊", url_path="residual"),
     st.Page("pages/generate.py", title="Generate", icon="✍️", url_path="generate"),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
 ]
 
 ui.render_sidebar()

@@ -33,7 +33,18 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 # url path of every page ('' is the start page), in the sidebar's order
-PAGES = ["", "architecture", "tokens", "attention", "layernorm", "feedforward", "residual", "generate"]
+PAGES = [
+    "",
+    "architecture",
+    "tokens",
+    "attention",
+    "layernorm",
+    "feedforward",
+    "residual",
+    "generate",
+    "train",
+    "compare",
+]
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ teacher can share a link that opens the same prompt.
 - state.py: the prompt
 - traces.py: the prompt's trace, computed once and shared; the compute lock
 - widgets.py: labels, explanations, download buttons, remembered choices
+- training.py: training runs in background threads, one per session, a few at a time per server
 """
 
 from .catalog import (
@@ -37,15 +38,34 @@ from .picker import WANTED_KEY, choose_model, render_model_picker
 from .sidebar import ensure_app_frame, init_state, render_sidebar
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
 from .traces import COMPUTE_LOCK, computing, current_trace, get_trace, prompt_token_ids
+from .training import (
+    COMPARE_LEFT_KEY,
+    COMPARE_RIGHT_KEY,
+    MAX_CONCURRENT_RUNS,
+    MAX_TEXT_BYTES,
+    TrainingRefusedError,
+    TrainingRegistry,
+    TrainingRun,
+    TrainingTextError,
+    compare_before_and_after,
+    session_run,
+    session_run_id,
+    training_refusal,
+    training_registry,
+)
 from .widgets import csv_download, download, explain, figure_download, labels, remembered_choice
 
 __all__ = [
     "CHECKPOINTS_ENV",
     "CHECKPOINT_PREFIX",
+    "COMPARE_LEFT_KEY",
+    "COMPARE_RIGHT_KEY",
     "COMPUTE_LOCK",
     "DEFAULT_MODEL_ID",
     "DEFAULT_PROMPT",
+    "MAX_CONCURRENT_RUNS",
     "MAX_PROMPT_CHARS",
+    "MAX_TEXT_BYTES",
     "MODEL_CHOICES",
     "MODEL_KEY",
     "PROMPT_KEY",
@@ -53,10 +73,15 @@ __all__ = [
     "DownloadJob",
     "DownloadRegistry",
     "ModelChoice",
+    "TrainingRefusedError",
+    "TrainingRegistry",
+    "TrainingRun",
+    "TrainingTextError",
     "all_choices",
     "checkpoint_choices",
     "checkpoint_folder",
     "choose_model",
+    "compare_before_and_after",
     "computing",
     "csv_download",
     "current_choice",
@@ -85,4 +110,8 @@ __all__ = [
     "remembered_choice",
     "render_model_picker",
     "render_sidebar",
+    "session_run",
+    "session_run_id",
+    "training_refusal",
+    "training_registry",
 ]

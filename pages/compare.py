@@ -1,0 +1,322 @@
+"""Compare: two models read the same prompt, side by side (e.g. before and after training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+import ui
+from gptcore import GPTModel, Trace
+from gptcore.analysis import masked_pattern
+from gptcore.compare import clamp_index, last_position_lens, layernorm_profile, next_token_frame
+from ui.traces import trace_bytes
+
+LEFT_KEY = ui.COMPARE_LEFT_KEY  # plain session keys: they survive page switches, widget keys do not
+RIGHT_KEY = ui.COMPARE_RIGHT_KEY  # (the Train page's "Compare before and after" sets both)
+LAYER_KEY = "compare_layer"
+HEAD_KEY = "compare_head"
+TOP_K = 10  # next-token candidates per model
+MAX_TOKENS_SHOWN = 48  # a longer prompt's heatmap shows its last tokens, so two heatmaps fit side by side
+FALLBACK_ID = "tiny-seed123"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One model of the pair, loaded and run on the prompt."""
+
+    choice: ui.ModelChoice
+    model: GPTModel
+    trace: Trace
+
+    @property
+    def key(self) -> tuple[str, tuple[int, ...]]:  # what every cached figure of this side is keyed by
+        return self.choice.model_id, tuple(self.trace.token_ids.tolist())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_next_tokens(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
+    return next_token_frame(_trace, TOP_K)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_lens(model_id: str, token_ids: tuple[int, ...], _model: GPTModel, _trace: Trace) -> pd.DataFrame:
+    """Keyed by model id and tokens; one stream place per turn at the model."""
+    return last_position_lens(_model, _trace, step=ui.computing)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_norms(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
+    return layernorm_profile(_trace)
+
+
+def default_pair(choices: dict[str, ui.ModelChoice]) -> tuple[str, str]:
+    """The sidebar's model, and the newest trained checkpoint (or a small untrained model) to set beside it."""
+    left = ui.current_model_id()
+    checkpoints = [
+        model_id
+        for model_id, choice in choices.items()
+        if model_id.startswith(ui.CHECKPOINT_PREFIX) and choice.trained and model_id != left
+    ]  # newest first, as the picker lists them
+    if checkpoints:
+        return left, checkpoints[0]
+    return left, FALLBACK_ID if left != FALLBACK_ID else ui.DEFAULT_MODEL_ID
+
+
+def pick_model(label: str, state_key: str, choices: dict[str, ui.ModelChoice], default: str) -> ui.ModelChoice:
+    if st.session_state.get(state_key) not in choices:  # first visit, or its checkpoint file was deleted
+        st.session_state[state_key] = default
+    model_id = ui.remembered_choice(
+        st.selectbox, label, list(choices), state_key, format_func=lambda i: ui.picker_label(choices[i])
+    )
+    return choices[model_id]
+
+
+def load_side(choice: ui.ModelChoice, token_ids: list[int]) -> Side | None:
+    """The model and its trace of the prompt; None, with the reason on screen, when it cannot be run."""
+    if not ui.is_ready(choice):
+        st.info(
+            f"{choice.short_name}'s weights are not on this server yet. Pick it in the sidebar's Model list "
+            "to download it, then come back."
+        )
+        return None
+    refused = ui.refusal(choice)
+    if refused:
+        st.error(refused)
+        return None
+    try:
+        with st.spinner(choice.loading_text):
+            model = ui.get_model(choice.model_id)
+    except Exception as error:  # a damaged checkpoint must not take the other column down with it
+        st.error(f"Could not load {choice.short_name}: {error}")
+        return None
+    context = model.cfg.context_length
+    kept = token_ids[-context:]
+    if len(kept) < len(token_ids):
+        st.caption(f"This model reads at most {context} tokens: only the prompt's last {context} are used.")
+    refused = ui.memory_refusal(f"Tracing {len(kept)} tokens", trace_bytes(model.cfg, len(kept)))
+    if refused:
+        st.error(refused.replace("Pick a smaller model", "Try a shorter prompt or a smaller model"))
+        return None
+    with st.spinner("Running the prompt through the model…"):
+        return Side(choice, model, ui.get_trace(choice.model_id, tuple(kept)))
+
+
+def percent(probability: float) -> str:
+    return f"{probability * 100:.3g}%"
+
+
+def attention_figure(side: Side, layer: int, head: int) -> go.Figure:
+    """One head's weights (queries down, keys across); masked cells blank, the last tokens of a long prompt."""
+    t = side.trace
+    window = slice(max(0, t.num_tokens - MAX_TOKENS_SHOWN), t.num_tokens)
+    weights = masked_pattern(t.attention(layer)[head][window, window])
+    token_axis = ui.labels(t.token_ids)[window]
+    figure = go.Figure(
+        go.Heatmap(
+            z=weights,
+            x=token_axis,
+            y=token_axis,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,  # one scale for both models, so the same colour means the same weight
+            colorbar={"title": {"text": "weight"}, "thickness": 12},
+            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=400,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="#d9d9d9",
+        xaxis={"tickangle": -60, "showgrid": False, "type": "category"},
+        yaxis={"autorange": "reversed", "showgrid": False, "type": "category"},
+    )
+    return figure
+
+
+def next_token_figure(frame: pd.DataFrame, highest: float) -> go.Figure:
+    bars = [f"#{rank} {token}" for rank, token in zip(frame["rank"], frame["token"], strict=True)]
+    figure = go.Figure(
+        go.Bar(
+            x=frame["probability"],
+            y=bars,
+            orientation="h",
+            marker_color="#1f77b4",
+            text=[percent(p) for p in frame["probability"]],
+            textposition="auto",
+            customdata=frame["token id"],
+            hovertemplate="%{y}<br>id %{customdata}<br>probability %{x:.3p}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=120 + 24 * len(frame),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "probability", "range": [0, highest * 1.05], "tickformat": ".2~%"},
+        yaxis={"autorange": "reversed", "type": "category"},
+    )
+    return figure
+
+
+def norm_figure(profile: pd.DataFrame, variance_range: tuple[float, float]) -> go.Figure:
+    """Mean (top) and variance (bottom, log scale) entering each LayerNorm, in the order the model runs them."""
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, subplot_titles=("mean", "variance"))
+    for row, column in ((1, "mean"), (2, "variance")):
+        figure.add_trace(
+            go.Scatter(
+                x=profile["place"],
+                y=profile[column],
+                mode="lines+markers",
+                showlegend=False,
+                hovertemplate="%{x}<br>" + column + " %{y:.4g}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+    figure.update_yaxes(type="log", range=list(variance_range), row=2, col=1)
+    figure.update_xaxes(type="category", tickangle=-60)
+    figure.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------
+
+ui.ensure_app_frame()
+
+st.title("Compare two models")
+ui.explain(
+    "Two models read the same prompt (the one in the sidebar), each in its own column. Put an untrained "
+    "model next to the same model after training and see what training changed: where the heads look, "
+    'how sure the model is about the next token, from which layer on it already "knows" the answer, '
+    "and how large the numbers inside it have grown."
+)
+
+prompt_ids = ui.prompt_token_ids()
+all_choices = ui.all_choices()
+left_default, right_default = default_pair(all_choices)
+picker_columns = st.columns(2)
+picked = []
+for column, (label, state_key, default) in zip(
+    picker_columns,
+    (("Left model", LEFT_KEY, left_default), ("Right model", RIGHT_KEY, right_default)),
+    strict=True,
+):
+    with column:
+        choice = pick_model(label, state_key, all_choices, default)
+        st.caption(choice.about)
+        picked.append(choice)
+
+sides: list[Side | None] = []
+for column, choice in zip(st.columns(2), picked, strict=True):
+    with column:
+        sides.append(load_side(choice, prompt_ids))
+loaded = [side for side in sides if side is not None]
+if not loaded:
+    st.stop()
+if picked[0].model_id == picked[1].model_id:
+    st.info("Both columns show the same model: pick another one on one side to compare.")
+
+# ---- Attention ------------------------------------------------------------------------------
+st.subheader("Attention")
+st.markdown(
+    "One head's attention weights: each row is a token, each column a token it may look at. Models of "
+    "different sizes share the choice; a model with fewer layers or heads shows its last one instead."
+)
+left, right = st.columns(2)
+with left:
+    layer = ui.remembered_choice(
+        st.selectbox,
+        "Layer",
+        list(range(max(side.trace.n_layers for side in loaded))),
+        LAYER_KEY,
+        format_func=lambda i: f"layer {i}",
+    )
+with right:
+    head = ui.remembered_choice(
+        st.selectbox,
+        "Head",
+        list(range(max(side.trace.n_heads for side in loaded))),
+        HEAD_KEY,
+        format_func=lambda h: f"head {h}",
+    )
+for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
+    if side is None:
+        continue
+    with column:
+        shown_layer = clamp_index(layer, side.trace.n_layers)
+        shown_head = clamp_index(head, side.trace.n_heads)
+        st.markdown(f"**{side.choice.short_name}**: layer {shown_layer}, head {shown_head}")
+        st.plotly_chart(
+            attention_figure(side, shown_layer, shown_head), width="stretch", key=f"compare_attention_{index}"
+        )
+        if (shown_layer, shown_head) != (layer, head):
+            st.caption(
+                f"This model has {side.trace.n_layers} layers of {side.trace.n_heads} heads, so it shows "
+                f"layer {shown_layer}, head {shown_head}."
+            )
+if any(side.trace.num_tokens > MAX_TOKENS_SHOWN for side in loaded):
+    st.caption(f"Long prompts: the heatmaps show the last {MAX_TOKENS_SHOWN} tokens.")
+
+# ---- Next token -----------------------------------------------------------------------------
+st.subheader("Next token")
+st.markdown(f"The {TOP_K} tokens each model finds most likely to come right after the prompt.")
+next_frames = [None if side is None else cached_next_tokens(*side.key, side.trace) for side in sides]
+highest = max(float(frame["probability"].max()) for frame in next_frames if frame is not None)
+for index, (column, side, frame) in enumerate(zip(st.columns(2), sides, next_frames, strict=True)):
+    if side is None:
+        continue
+    with column:
+        st.markdown(f"**{side.choice.short_name}**")
+        st.plotly_chart(next_token_figure(frame, highest), width="stretch", key=f"compare_next_{index}")
+st.caption(
+    "Both charts share one scale. An untrained model spreads its bets thinly over 50,257 tokens (about "
+    "0.002% each); training makes it pick a few."
+)
+
+# ---- Logit lens -----------------------------------------------------------------------------
+st.subheader("Logit lens at the last token")
+st.markdown(
+    "What would each model predict if it stopped early? The final LayerNorm and output head are applied "
+    "to the stream entering each block (see *Residual stream and gradients*). The last row is the real prediction."
+)
+for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
+    if side is None:
+        continue
+    with column:
+        st.markdown(f"**{side.choice.short_name}**")
+        with st.spinner("Reading every layer through the output head…"):
+            lens = cached_lens(*side.key, side.model, side.trace)
+        st.dataframe(
+            lens[["stream", "token", "probability"]],
+            hide_index=True,
+            width="stretch",
+            height=36 * (len(lens) + 1) + 3,
+            column_config={
+                "probability": st.column_config.ProgressColumn(
+                    "probability", format="percent", min_value=0, max_value=1
+                )
+            },
+            key=f"compare_lens_{index}",
+        )
+
+# ---- LayerNorm ------------------------------------------------------------------------------
+st.subheader("LayerNorm statistics")
+st.markdown(
+    "The mean and variance of the vectors entering each LayerNorm, averaged over the prompt's tokens: what "
+    "each norm divides out. The variance shows how large the residual stream has grown by that point."
+)
+profiles = [None if side is None else cached_norms(*side.key, side.trace) for side in sides]
+variances = np.concatenate([profile["variance"].to_numpy() for profile in profiles if profile is not None])
+positive = variances[variances > 0]
+low, high = (positive.min(), positive.max()) if positive.size else (1.0, 1.0)
+variance_range = (float(np.log10(low)) - 0.1, float(np.log10(high)) + 0.1)  # one scale for both models
+for index, (column, side, profile) in enumerate(zip(st.columns(2), sides, profiles, strict=True)):
+    if side is None:
+        continue
+    with column:
+        st.markdown(f"**{side.choice.short_name}**")
+        st.plotly_chart(norm_figure(profile, variance_range), width="stretch", key=f"compare_norms_{index}")
+st.caption("The variance axis is logarithmic and shared by both charts.")

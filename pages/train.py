@@ -1,0 +1,405 @@
+"""Train: watch a model learn from a text of the student's choice, live, then explore what it learned."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from gptcore import get_tokenizer, size_report
+from gptcore.training import TRAINING_PRESETS, TrainingSettings
+from ui.training import (
+    FINE_TUNE_CONTEXT,
+    check_text_size,
+    decode_upload,
+    format_duration,
+    grad_norm_frame,
+    loss_frame,
+    preset_description,
+)
+
+TEXT_KEY = "train_text"  # plain session keys: they survive page switches, widget keys do not
+SOURCE_KEY = "train_source"
+PRESET_KEY = "train_preset"
+STEPS_KEY = "train_steps"
+LEARNING_RATE_KEY = "train_learning_rate"
+BATCH_KEY = "train_batch_size"
+UPLOAD_KEY = "train_upload"
+START_REQUESTED = "train_start_requested"  # set by the Start button's callback
+COMPARE_REQUESTED = "train_compare_requested"  # set by the Compare button's callback
+
+SOURCES = {"new": "A new, untrained model", "sidebar": "The model chosen in the sidebar (fine-tune a copy)"}
+DEFAULT_PRESET = "2 layers · 64 dims · context 64"  # the quickest: a default run takes a minute or two on 2 cores
+STEP_OPTIONS = [10, 25, 50, 100, 200, 300, 500, 1000, 2000]
+DEFAULT_STEPS = 200
+LEARNING_RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3]
+DEFAULT_LEARNING_RATE = 1e-3
+BATCH_SIZES = [1, 2, 4, 8, 16]
+DEFAULT_BATCH_SIZE = 8
+EVALUATIONS_PER_RUN = 10
+SAMPLE_TOKENS = 25
+SLOW_PARAMETERS = 50_000_000  # fine-tuning a model bigger than this gets a warning that steps are slow
+MAX_SAMPLE_PROMPT_CHARS = 200  # a longer sidebar prompt is not used for the samples
+COLOURS = {"train (this batch)": "#9ecae1", "train": "#1f77b4", "validation": "#ff7f0e"}
+
+
+def with_default(state_key: str, value: object) -> None:
+    st.session_state.setdefault(state_key, value)
+
+
+# --- Drawing a run ---------------------------------------------------------------------------
+
+
+def loss_figure(run: ui.TrainingRun) -> go.Figure:
+    frame = loss_frame(run)
+    figure = go.Figure()
+    for kind, part in frame.groupby("kind", sort=False):
+        batch = kind == "train (this batch)"
+        figure.add_trace(
+            go.Scatter(
+                x=part["step"],
+                y=part["loss"],
+                name=kind,
+                mode="lines" if batch else "lines+markers",
+                line={"color": COLOURS[kind], "width": 1 if batch else 2.5},
+                customdata=part["tokens seen"],
+                hovertemplate="step %{x}<br>%{customdata:,} tokens seen<br>loss %{y:.3f}<extra>" + kind + "</extra>",
+            )
+        )
+    figure.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "step", "range": [0, run.settings.max_steps]},
+        yaxis={"title": "loss (cross-entropy)", "rangemode": "tozero"},
+        legend={"orientation": "h", "y": 1.1, "x": 1, "xanchor": "right"},
+    )
+    return figure
+
+
+def grad_figure(run: ui.TrainingRun) -> go.Figure:
+    frame = grad_norm_frame(run)
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=frame["step"],
+                y=frame[block],
+                name=block,
+                mode="lines",
+                hovertemplate="step %{x}<br>gradient norm %{y:.3g}<extra>" + block + "</extra>",
+            )
+            for block in frame.columns[1:]
+        ]
+    )
+    figure.update_layout(
+        height=320,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "step", "range": [0, run.settings.max_steps]},
+        yaxis={"title": "gradient norm", "type": "log"},
+        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+    )
+    return figure
+
+
+def draw_run(run: ui.TrainingRun) -> None:
+    """The run's numbers, curves and samples; the same whether it is going or over."""
+    steps, evaluations = run.steps(), run.evaluations()
+    metrics = st.columns(4)
+    metrics[0].metric("Steps", f"{run.steps_done:,} / {run.settings.max_steps:,}")
+    metrics[1].metric("Tokens read", f"{steps[-1].tokens_seen:,}" if steps else "0")
+    if steps:
+        metrics[2].metric("Loss on the last batch", f"{steps[-1].train_loss:.2f}")
+    if evaluations:
+        first, last = evaluations[0], evaluations[-1]
+        metrics[3].metric(
+            f"Validation loss (step {last.step})",
+            f"{last.val_loss:.2f}",
+            f"{last.val_loss - first.val_loss:+.2f} since step {first.step}" if last is not first else None,
+            delta_color="inverse",  # falling is good
+        )
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Loss**")
+        st.plotly_chart(loss_figure(run), width="stretch", key="train_loss_chart")
+        st.caption(
+            "How surprised the model is by the next token, on average (lower is better). The pale line is each "
+            "step's own batch; the thick lines are measured at each evaluation on the training text and on the "
+            "held-out validation text. When validation stops falling while training keeps falling, the model "
+            "is memorising the text rather than learning its patterns."
+        )
+    with right:
+        st.markdown("**Gradient size per block**")
+        if steps:
+            st.plotly_chart(grad_figure(run), width="stretch", key="train_grad_chart")
+        st.caption(
+            "The length (L2 norm) of the gradient of each transformer block's weights at every step, on a log "
+            "scale: how hard each block is being pushed. Block 0 is nearest the input."
+        )
+
+    st.markdown("**What it writes**")
+    if evaluations:
+        latest = evaluations[-1]
+        st.caption(f"At step {latest.step} (validation loss {latest.val_loss:.2f}), greedy continuation of the prompt:")
+        st.code(latest.sample, language=None, wrap_lines=True)
+        if len(evaluations) > 1:
+            with st.expander(f"Every sample so far ({len(evaluations)})"):
+                for evaluation in reversed(evaluations):
+                    st.caption(f"Step {evaluation.step}, validation loss {evaluation.val_loss:.2f}")
+                    st.code(evaluation.sample, language=None, wrap_lines=True)
+    else:
+        st.caption("The first sample comes as soon as the untrained model's loss has been measured.")
+
+
+@st.fragment(run_every=1.0)
+def live_view(run_id: str) -> None:
+    """Progress, Stop button and curves, redrawn every second without rerunning the page."""
+    registry = ui.training_registry()
+    run = registry.get(run_id)
+    if run is None or not run.running:
+        st.rerun()  # finished, stopped or failed: the whole page redraws to show the result
+    st.progress(run.fraction, text=run.progress_text())
+    st.button(
+        "Stop training",
+        key="train_stop_button",
+        on_click=registry.stop,
+        args=(run_id,),
+        disabled=run.stop.is_set(),
+        help="Stops after the current step; the model trained so far is saved and appears in the model list.",
+    )
+    draw_run(run)
+
+
+def explore(model_id: str) -> None:
+    ui.refresh_checkpoints()
+    ui.choose_model(model_id)
+
+
+def compare_requested(run: ui.TrainingRun) -> None:
+    ui.compare_before_and_after(run)
+    st.session_state[COMPARE_REQUESTED] = True
+
+
+def show_finished(run: ui.TrainingRun) -> None:
+    took = format_duration(run.elapsed_seconds())
+    trained = ui.find_choice(run.checkpoint_id) if run.checkpoint_id else None
+    if run.state == "failed":
+        st.error(run.error)
+    elif run.checkpoint_id is None:
+        st.info("Training stopped before its first step, so there is no trained model to save.")
+    else:
+        what = "Finished" if run.state == "done" else "Stopped"
+        st.success(
+            f"{what} after {run.steps_done:,} steps ({took}). The trained model is saved as "
+            f"{run.checkpoint_id.removeprefix(ui.CHECKPOINT_PREFIX)} and is in the sidebar's Model list."
+        )
+        buttons = st.columns(2)
+        with buttons[0]:
+            in_use = ui.current_model_id() == run.checkpoint_id
+            st.button(
+                "Now exploring this model" if in_use else "Explore this model",
+                key="train_explore_button",
+                type="primary",
+                on_click=explore,
+                args=(run.checkpoint_id,),
+                disabled=in_use or trained is None,
+                help="Makes it the sidebar's model, so every page shows what it learned.",
+            )
+        with buttons[1]:
+            st.button(
+                "Compare before and after",
+                key="train_compare_button",
+                on_click=compare_requested,
+                args=(run,),
+                help="Opens the Compare page with the untrained starting point beside the trained model.",
+            )
+        if st.session_state.pop(COMPARE_REQUESTED, False):
+            st.switch_page("pages/compare.py")
+    if run.steps():
+        draw_run(run)
+
+
+# --- Choosing what to train ------------------------------------------------------------------
+
+
+def on_text_change() -> None:
+    st.session_state[TEXT_KEY] = st.session_state["_train_text_box"]
+
+
+def read_text() -> tuple[str, str | None]:
+    """(the text to train on, a problem with it or None), from the upload if there is one, else the box."""
+    st.session_state["_train_text_box"] = st.session_state.get(TEXT_KEY, "")
+    st.text_area(
+        "Paste a text",
+        key="_train_text_box",
+        on_change=on_text_change,
+        height=160,
+        placeholder="A few pages at least: a story, song lyrics, code… Public-domain books (e.g. from Project "
+        "Gutenberg) work well.",
+    )
+    upload = st.file_uploader("…or upload a .txt file", type=["txt"], key=UPLOAD_KEY)
+    if upload is not None:
+        try:
+            text = decode_upload(upload.name, upload.getvalue())
+        except ui.TrainingTextError as error:
+            return "", str(error)
+        st.caption(f"Training on the uploaded file {upload.name} ({len(text):,} characters).")
+    else:
+        text = st.session_state.get(TEXT_KEY, "")
+    try:
+        check_text_size(text)
+    except ui.TrainingTextError as error:
+        return "", str(error)
+    if not text.strip():
+        return "", None
+    return text, None
+
+
+def start(text: str, settings: TrainingSettings, source: str, preset: str) -> None:
+    registry = ui.training_registry()
+    try:
+        if source == "new":
+            registry.start(ui.session_run_id(), text, settings, preset=preset)
+        else:
+            choice = ui.current_choice()
+            registry.start(
+                ui.session_run_id(),
+                text,
+                settings,
+                base_model=ui.current_model(),
+                base_model_id=choice.model_id,
+                base_name=choice.short_name,
+            )
+    except (ui.TrainingRefusedError, ui.TrainingTextError) as error:
+        st.error(str(error))
+        return
+    st.rerun()
+
+
+def setup() -> None:
+    st.subheader("1. A text to learn from")
+    text, problem = read_text()
+    if problem:
+        st.error(problem)
+    elif text:
+        n_tokens = len(get_tokenizer().encode(text))
+        st.caption(f"{len(text):,} characters, {n_tokens:,} tokens. The last 10% is kept aside to measure progress.")
+
+    st.subheader("2. A model")
+    with_default(SOURCE_KEY, "new")
+    source = ui.remembered_choice(st.radio, "Start from", list(SOURCES), SOURCE_KEY, format_func=SOURCES.get)
+    with_default(PRESET_KEY, DEFAULT_PRESET if DEFAULT_PRESET in TRAINING_PRESETS else next(iter(TRAINING_PRESETS)))
+    preset = ui.remembered_choice(
+        st.selectbox,
+        "Size of the new model",
+        list(TRAINING_PRESETS),
+        PRESET_KEY,
+        format_func=preset_description,
+        disabled=source != "new",
+    )
+    if source == "new":
+        cfg, name = TRAINING_PRESETS[preset], f"a new model ({preset})"
+        st.caption("Its weights start random (seed 123), so it starts by writing gibberish.")
+    else:
+        choice = ui.current_choice()
+        cfg, name = ui.current_model().cfg, choice.short_name
+        st.caption(
+            f"Trains a copy of {choice.label} on your text, {min(cfg.context_length, FINE_TUNE_CONTEXT)} tokens at "
+            "a time. The original stays as it is for everyone else."
+        )
+        if size_report(cfg).parameters > SLOW_PARAMETERS:
+            st.warning(
+                f"{choice.short_name} is big for this server's processor: each step may take several seconds. "
+                "Try 25 or 50 steps first, or start from a new model."
+            )
+
+    st.subheader("3. How long and how fast")
+    columns = st.columns(3)
+    with columns[0]:
+        with_default(STEPS_KEY, DEFAULT_STEPS)
+        steps = ui.remembered_choice(
+            st.select_slider,
+            "Steps",
+            STEP_OPTIONS,
+            STEPS_KEY,
+            help="Each step reads one batch and nudges every weight.",
+        )
+    with columns[1]:
+        with_default(LEARNING_RATE_KEY, DEFAULT_LEARNING_RATE)
+        learning_rate = ui.remembered_choice(
+            st.select_slider,
+            "Learning rate",
+            LEARNING_RATES,
+            LEARNING_RATE_KEY,
+            format_func=lambda rate: f"{rate:g}",
+            help="How big each nudge is. Too small learns slowly; too big makes the loss jump around.",
+        )
+    with columns[2]:
+        with_default(BATCH_KEY, DEFAULT_BATCH_SIZE)
+        batch_size = ui.remembered_choice(
+            st.select_slider,
+            "Batch size",
+            BATCH_SIZES,
+            BATCH_KEY,
+            help="Text windows read per step: more gives a steadier step, but each step takes longer.",
+        )
+    window = cfg.context_length if source == "new" else min(cfg.context_length, FINE_TUNE_CONTEXT)
+    st.caption(f"Each step reads {batch_size} windows of {window} tokens: {batch_size * window:,} tokens.")
+
+    prompt = ui.current_prompt().strip()
+    settings = TrainingSettings(
+        max_steps=int(steps),
+        batch_size=int(batch_size),
+        context_length=None if source == "new" else window,
+        learning_rate=float(learning_rate),
+        eval_every=max(1, int(steps) // EVALUATIONS_PER_RUN),
+        eval_batches=4,
+        sample_prompt=prompt if 0 < len(prompt) <= MAX_SAMPLE_PROMPT_CHARS else ui.DEFAULT_PROMPT,
+        sample_tokens=SAMPLE_TOKENS,
+    )
+    refused = ui.training_refusal(cfg, int(batch_size), window, name)
+    full = ui.training_registry().full_message()
+    if refused:
+        st.error(refused)
+    if full:
+        st.warning(full)
+    if not text and not problem:
+        st.info("Paste a text or upload a .txt file to start.")
+    st.caption(f"Samples along the way continue the sidebar's prompt: *{settings.sample_prompt[:80]}*.")
+    # The click is kept in a plain session key by a callback, as on the Generate page: st.button's own
+    # return value lasts one script run only.
+    st.button(
+        "Start training",
+        key="train_start_button",
+        type="primary",
+        disabled=bool(problem or not text or refused or full),
+        on_click=st.session_state.update,
+        args=({START_REQUESTED: True},),
+    )
+    if st.session_state.pop(START_REQUESTED, False) and text and not (problem or refused):
+        start(text, settings, source, preset)
+
+
+# ---------------------------------------------------------------------------------------------
+
+ui.ensure_app_frame()
+
+st.title("Train a model")
+ui.explain(
+    "Training is how a model goes from gibberish to sensible text. Give it a text: it reads windows of it, "
+    "guesses every next token, measures how wrong it was (the *loss*) and nudges every weight a little to be "
+    "less wrong next time. Watch the loss fall and the samples change. The run goes on while you visit other "
+    "pages; when it ends, the trained model appears in the sidebar's Model list, so every page can show "
+    "what it learned."
+)
+
+current = ui.session_run()
+if current is not None and current.running:
+    st.info(f"Training {current.name}. You can visit other pages meanwhile; come back here to watch.")
+    live_view(current.run_id)
+    st.stop()
+if current is not None:
+    st.subheader("Your last run")
+    show_finished(current)
+    st.divider()
+    st.subheader("Train again")
+setup()

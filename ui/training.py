@@ -1,0 +1,458 @@
+"""Training runs in background threads: one per session, a few at a time for the whole server.
+
+The registry lives in st.cache_resource, like the downloads, so a run belongs to the server, not
+to a page: the student can visit other pages (or close the tab) and the run goes on. Each session
+finds its run again by an id kept in a plain session key. Every optimizer step takes its turn at
+the model through ui.computing(), so other students' pages keep getting turns between steps.
+
+When a run ends (finished or stopped) the trained model is saved into the picker's checkpoint
+folder under a new, readable name (``trained-2L-128d-ctx128-20251123-214000.safetensors``), so it
+appears in the sidebar's model list. A run that starts from a new, untrained model also saves that
+starting point once (``untrained-2L-128d-ctx128-seed123.safetensors``), so the Compare page can set
+"before" and "after" side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from gptcore import GPTConfig, GPTModel, save_checkpoint, size_report
+from gptcore.checkpoints import SUFFIX
+from gptcore.training import (
+    TRAINING_PRESETS,
+    EvalReport,
+    StepReport,
+    TrainingDataError,
+    TrainingSettings,
+    new_training_model,
+    train,
+)
+
+from .catalog import CHECKPOINT_PREFIX, checkpoint_folder, refresh_checkpoints
+from .memory import format_bytes, memory_refusal
+from .traces import computing
+
+logger = logging.getLogger(__name__)
+
+MAX_CONCURRENT_RUNS = 2  # runs training at once on this server; their steps take turns with the pages
+MAX_TEXT_BYTES = 1_000_000  # about 250,000 tokens: more than a class run can read in minutes
+MAX_FINE_TUNE_PARAMETERS = 200_000_000  # GPT-2 124M can be fine-tuned here (slowly); 355M and up cannot
+FINE_TUNE_CONTEXT = 128  # training window when fine-tuning a loaded model: GPT-2's 1024 would crawl on a CPU
+MAX_KEPT_RUNS = 64  # finished runs remembered for their sessions; the oldest are forgotten first
+RATE_WINDOW_STEPS = 20  # ETA and tokens/s are measured over the last steps
+TRAINING_THREADS: int | None = None  # torch threads of a run; None: all the app's but one (at least 1)
+RUN_KEY = "training_run_id"  # plain session key: this session's id in the registry
+COMPARE_LEFT_KEY = "compare_left_model"  # the Compare page's plain keys, set by "Compare before and after"
+COMPARE_RIGHT_KEY = "compare_right_model"
+
+
+class TrainingRefusedError(RuntimeError):
+    """A run cannot start now; the message says why and what to do."""
+
+
+class TrainingTextError(ValueError):
+    """The text to train on is not usable (too large, not UTF-8); the message says what to do."""
+
+
+# --- The text --------------------------------------------------------------------------------
+
+
+def _sizes(size: int, limit: int) -> tuple[str, str]:
+    """Both sizes readable, and different on screen even when they round alike ('1 MB' and '1 MB')."""
+    size_text, limit_text = format_bytes(size), format_bytes(limit)
+    return (size_text, limit_text) if size_text != limit_text else (f"{size:,} bytes", f"{limit:,} bytes")
+
+
+def check_text_size(text: str, limit: int | None = None) -> None:
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        size_text, limit_text = _sizes(size, limit)
+        raise TrainingTextError(
+            f"The text is {size_text}, but a run on this server reads at most {limit_text}. "
+            "Use a shorter excerpt: a few chapters are plenty for a run of a few minutes."
+        )
+
+
+def decode_upload(name: str, data: bytes, limit: int | None = None) -> str:
+    """The text of an uploaded .txt file, or a TrainingTextError saying what is wrong with it."""
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    if len(data) > limit:
+        size_text, limit_text = _sizes(len(data), limit)
+        raise TrainingTextError(
+            f"{name} is {size_text}, but a run on this server reads at most {limit_text}. Upload a shorter excerpt."
+        )
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark from Windows editors is dropped
+    except UnicodeDecodeError as error:
+        raise TrainingTextError(
+            f"{name} is not UTF-8 text (byte {error.start} cannot be read). Open it in a text editor and save it "
+            "again with the encoding UTF-8, then upload it again."
+        ) from None
+    return text
+
+
+def training_threads() -> int:
+    """Threads for a run's steps: one core fewer than the pages' computations get, so that while a run
+    goes on, a page that redraws from cached results (most reruns) still finds a free core."""
+    return TRAINING_THREADS or max(1, torch.get_num_threads() - 1)
+
+
+# --- Naming ----------------------------------------------------------------------------------
+
+
+def preset_slug(cfg: GPTConfig) -> str:
+    """A short, file-name-safe name of a model's shape, e.g. '2L-128d-ctx128'."""
+    return f"{cfg.n_layers}L-{cfg.emb_dim}d-ctx{cfg.context_length}"
+
+
+def name_slug(text: str) -> str:
+    """'GPT-2 124M, untrained (seed 123)' -> 'gpt-2-124m-untrained-seed-123' (at most 40 characters)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-") or "model"
+
+
+def unique_path(folder: Path, stem: str) -> Path:
+    path = folder / f"{stem}{SUFFIX}"
+    counter = 2
+    while path.exists():
+        path = folder / f"{stem}-{counter}{SUFFIX}"
+        counter += 1
+    return path
+
+
+def training_bytes(cfg: GPTConfig, batch_size: int, window: int) -> int:
+    """Roughly the memory a run needs: the trained copy, its gradients, AdamW's two averages, activations."""
+    parameters = size_report(cfg).parameters
+    per_token = 3 * cfg.vocab_size + cfg.n_layers * (16 * cfg.emb_dim + 3 * cfg.n_heads * window)
+    return 4 * (4 * parameters + batch_size * window * per_token)
+
+
+def preset_description(name: str) -> str:
+    cfg = TRAINING_PRESETS[name]
+    parameters = size_report(cfg).parameters
+    return f"{name} ({parameters / 1e6:.1f}M parameters, {cfg.n_heads} heads)"
+
+
+# --- One run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingRun:
+    """One training run: what it trains, and everything it has reported so far (read by the page)."""
+
+    run_id: str  # the session's id
+    name: str  # what is trained, for messages: "a new model (2 layers · 128 dims · context 128)"
+    settings: TrainingSettings
+    text_chars: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    started_at: float = field(default_factory=time.monotonic)
+    finished_at: float | None = None
+    state: str = "starting"  # "starting", "running", "saving", "done", "stopped" or "failed"
+    error: str | None = None  # for st.error when state is "failed"
+    start_model_id: str | None = None  # the picker's id of the model the run started from (Compare's "before")
+    checkpoint_id: str | None = None  # the picker's id of the trained model, once saved
+    thread: threading.Thread | None = None
+    _steps: list[StepReport] = field(default_factory=list)
+    _evaluations: list[EvalReport] = field(default_factory=list)
+    _step_times: list[float] = field(default_factory=list)  # monotonic time of every step report
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the thread appends while sessions read
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "running", "saving")
+
+    def add_step(self, report: StepReport) -> None:
+        """on_step (runs in the training thread)."""
+        with self._lock:
+            self._steps.append(report)
+            self._step_times.append(time.monotonic())
+            if self.state == "starting":
+                self.state = "running"
+
+    def add_evaluation(self, report: EvalReport) -> None:
+        """on_eval (runs in the training thread)."""
+        with self._lock:
+            self._evaluations.append(report)
+
+    def steps(self) -> list[StepReport]:
+        with self._lock:
+            return list(self._steps)
+
+    def evaluations(self) -> list[EvalReport]:
+        with self._lock:
+            return list(self._evaluations)
+
+    @property
+    def steps_done(self) -> int:
+        with self._lock:
+            return self._steps[-1].step if self._steps else 0
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.steps_done / self.settings.max_steps)
+
+    def rates(self) -> tuple[float, float]:
+        """(steps per second, tokens per second) over the last RATE_WINDOW_STEPS steps; zeros before two steps."""
+        with self._lock:
+            if len(self._steps) < 2:
+                return 0.0, 0.0
+            first = max(0, len(self._steps) - 1 - RATE_WINDOW_STEPS)
+            seconds = self._step_times[-1] - self._step_times[first]
+            steps = self._steps[-1].step - self._steps[first].step
+            tokens = self._steps[-1].tokens_seen - self._steps[first].tokens_seen
+        return (steps / seconds, tokens / seconds) if seconds > 0 else (0.0, 0.0)
+
+    def eta_seconds(self) -> float | None:
+        steps_per_s, _ = self.rates()
+        if steps_per_s <= 0:
+            return None
+        return (self.settings.max_steps - self.steps_done) / steps_per_s
+
+    def elapsed_seconds(self) -> float:
+        return (self.finished_at or time.monotonic()) - self.started_at
+
+    def progress_text(self) -> str:
+        done, total = self.steps_done, self.settings.max_steps
+        if self.state == "saving":
+            return f"Step {done:,} of {total:,}: saving the trained model…"
+        if self.stop.is_set():
+            return f"Step {done:,} of {total:,}: stopping after this step…"
+        if done == 0:
+            waited = format_duration(self.elapsed_seconds())
+            return f"Preparing the text and measuring the untrained model's loss… ({waited})"
+        _, tokens_per_s = self.rates()
+        eta = self.eta_seconds()
+        speed = f", {tokens_per_s:,.0f} tokens/s" if tokens_per_s else ""
+        left = f", about {format_duration(eta)} left" if eta is not None else ""
+        return f"Step {done:,} of {total:,}{speed}{left}"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def loss_frame(run: TrainingRun) -> pd.DataFrame:
+    """Long table of the losses: step, tokens seen, loss, kind ('train (this batch)', 'train', 'validation')."""
+    steps = run.steps()
+    evaluations = run.evaluations()
+    batches = pd.DataFrame(
+        {
+            "step": [s.step for s in steps],
+            "tokens seen": [s.tokens_seen for s in steps],
+            "loss": [s.train_loss for s in steps],
+            "kind": "train (this batch)",
+        }
+    )
+    estimates = [
+        pd.DataFrame(
+            {
+                "step": [e.step for e in evaluations],
+                "tokens seen": [e.tokens_seen for e in evaluations],
+                "loss": [getattr(e, column) for e in evaluations],
+                "kind": kind,
+            }
+        )
+        for column, kind in (("train_loss", "train"), ("val_loss", "validation"))
+    ]
+    return pd.concat([batches, *estimates], ignore_index=True)
+
+
+def grad_norm_frame(run: TrainingRun, max_points: int = 400) -> pd.DataFrame:
+    """Wide table: one row per step (at most ``max_points``, evenly thinned), one column per block."""
+    steps = run.steps()
+    if len(steps) > max_points:
+        keep = sorted({round(i * (len(steps) - 1) / (max_points - 1)) for i in range(max_points)})
+        steps = [steps[i] for i in keep]
+    n_blocks = len(steps[0].grad_norms) if steps else 0
+    frame = pd.DataFrame([s.grad_norms for s in steps], columns=[f"block {i}" for i in range(n_blocks)])
+    frame.insert(0, "step", [s.step for s in steps])
+    return frame
+
+
+# --- The registry ----------------------------------------------------------------------------
+
+
+class TrainingRegistry:
+    """At most one run per session and MAX_CONCURRENT_RUNS running on the server; finished runs stay to be shown."""
+
+    def __init__(self, max_running: int = MAX_CONCURRENT_RUNS) -> None:
+        self.max_running = max_running
+        self._runs: dict[str, TrainingRun] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> TrainingRun | None:
+        return self._runs.get(run_id)
+
+    def running(self) -> list[TrainingRun]:
+        return [run for run in list(self._runs.values()) if run.running]
+
+    def full_message(self) -> str | None:
+        """Why no run can start now (every slot is taken), or None."""
+        busy = self.running()
+        if len(busy) < self.max_running:
+            return None
+        etas = [eta for eta in (run.eta_seconds() for run in busy) if eta is not None]
+        soonest = f" The next one should finish in about {format_duration(min(etas))}." if etas else ""
+        return (
+            f"All {self.max_running} training slots on this server are in use: runs share its processor with "
+            f"everyone's pages, so only {self.max_running} run at a time.{soonest} Try again then; the other "
+            "pages work meanwhile."
+        )
+
+    def start(
+        self,
+        run_id: str,
+        text: str,
+        settings: TrainingSettings,
+        *,
+        preset: str | None = None,
+        base_model: GPTModel | None = None,
+        base_model_id: str | None = None,
+        base_name: str = "",
+        folder: Path | None = None,
+    ) -> TrainingRun:
+        """Start training a new model of ``preset``, or a copy of ``base_model`` (fine-tuning)."""
+        if (preset is None) == (base_model is None):
+            raise ValueError("give either a preset or a base model to train")
+        check_text_size(text)
+        with self._lock:
+            mine = self._runs.get(run_id)
+            if mine is not None and mine.running:
+                raise TrainingRefusedError("Your training run is still going: stop it first to start another.")
+            full = self.full_message()
+            if full:
+                raise TrainingRefusedError(full)
+            name = f"a new model ({preset})" if preset is not None else base_name or "the loaded model"
+            run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id)
+            run.thread = threading.Thread(
+                target=self._run,
+                args=(run, text, preset, base_model, Path(folder or checkpoint_folder())),
+                name=f"training-{run_id[:8]}",
+                daemon=True,
+            )
+            self._runs.pop(run_id, None)
+            self._runs[run_id] = run  # newest last
+            self._forget_old_runs()
+            run.thread.start()
+            return run
+
+    def stop(self, run_id: str) -> None:
+        run = self._runs.get(run_id)
+        if run is not None and run.running:
+            run.stop.set()
+
+    def _forget_old_runs(self) -> None:
+        finished = [key for key, run in self._runs.items() if not run.running]
+        for key in finished[: max(0, len(self._runs) - MAX_KEPT_RUNS)]:
+            del self._runs[key]
+
+    def _run(self, run: TrainingRun, text: str, preset: str | None, base_model: GPTModel | None, folder: Path) -> None:
+        torch.set_num_threads(training_threads())  # for this thread only (OpenMP keeps the count per thread)
+        try:
+            if preset is not None:
+                model = new_training_model(preset, seed=run.settings.seed)
+                origin = f"the training preset {preset}"
+            else:
+                model = base_model
+                origin = run.name
+            result = train(
+                model,
+                text,
+                run.settings,
+                on_step=run.add_step,
+                on_eval=run.add_evaluation,
+                stop=run.stop,
+                step_guard=computing,
+            )
+            if result.steps_done > 0:
+                run.state = "saving"
+                if preset is not None:  # train() trained a copy: ``model`` is still the untrained start
+                    run.start_model_id = self._save_start(model, preset, run.settings.seed, folder)
+                stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+                kind = preset_slug(model.cfg) if preset is not None else name_slug(run.name)
+                path = save_checkpoint(
+                    result.model,
+                    unique_path(folder, f"trained-{kind}-{stamp}"),
+                    source=f"{origin}, trained here on {run.text_chars:,} characters of text",
+                    seed=run.settings.seed,
+                    training_steps=result.steps_done,
+                )
+                refresh_checkpoints()
+                run.checkpoint_id = CHECKPOINT_PREFIX + path.name
+            run.state = "stopped" if result.stopped else "done"
+        except TrainingDataError as error:
+            run.error = f"This text is too short to train on: {error}."
+            run.state = "failed"
+        except Exception as error:  # anything else: a message for the page, the traceback for the log
+            logger.exception("training run %s failed", run.run_id)
+            run.error = f"Training stopped with an error: {error}"
+            run.state = "failed"
+        finally:
+            run.finished_at = time.monotonic()
+
+    @staticmethod
+    def _save_start(model: GPTModel, preset: str, seed: int, folder: Path) -> str | None:
+        """Save the untrained starting point once per (preset, seed); its picker id, or None if it cannot be."""
+        path = folder / f"untrained-{preset_slug(model.cfg)}-seed{seed}{SUFFIX}"
+        try:
+            if not path.exists():
+                save_checkpoint(model, path, source=f"untrained, training preset {preset}", seed=seed)
+                refresh_checkpoints()
+        except OSError:
+            logger.exception("could not save the untrained starting point %s", path)
+            return None
+        return CHECKPOINT_PREFIX + path.name
+
+
+@st.cache_resource(show_spinner=False)
+def training_registry() -> TrainingRegistry:
+    """The server's one registry of training runs, shared by every session."""
+    return TrainingRegistry()
+
+
+def session_run_id() -> str:
+    """This session's id in the registry, made on first use (a plain session key)."""
+    if RUN_KEY not in st.session_state:
+        st.session_state[RUN_KEY] = uuid.uuid4().hex
+    return st.session_state[RUN_KEY]
+
+
+def session_run() -> TrainingRun | None:
+    """This session's latest run, running or finished, if any."""
+    return training_registry().get(session_run_id())
+
+
+def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str) -> str | None:
+    """Why a run of this model cannot start here (too big to train, or not enough memory), or None."""
+    parameters = size_report(cfg).parameters
+    if parameters > MAX_FINE_TUNE_PARAMETERS:
+        return (
+            f"{name} has {parameters / 1e6:,.0f}M parameters: too big to train on this server in class time. "
+            "Pick GPT-2 124M or a smaller model in the sidebar, or start from a new model."
+        )
+    needed = training_bytes(cfg, batch_size, window)
+    refused = memory_refusal(f"Training {name}", needed)
+    return refused.replace("Pick a smaller model", "Try a smaller batch or model") if refused else None
+
+
+def compare_before_and_after(run: TrainingRun) -> None:
+    """Set the Compare page's two models to the run's starting point and its trained model."""
+    if run.start_model_id:
+        st.session_state[COMPARE_LEFT_KEY] = run.start_model_id
+    if run.checkpoint_id:
+        st.session_state[COMPARE_RIGHT_KEY] = run.checkpoint_id
