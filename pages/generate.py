@@ -172,10 +172,12 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
     )
     prompt_text, _ = split_generated_text(prompt_ids, [])
     shown_prompt = prompt_text if len(prompt_text) <= LIVE_PROMPT_CHARS else "…" + prompt_text[-LIVE_PROMPT_CHARS:]
-    progress_slot, text_slot, chart_slot = st.empty(), st.empty(), st.empty()
+    wait_slot, progress_slot, text_slot, chart_slot = st.empty(), st.empty(), st.empty(), st.empty()
     last_chart_time = 0.0
     while True:
-        with ui.computing():  # one step per turn, so other students' pages interleave with this run
+        # One step per turn, so other students' pages interleave with this run; in a busy class
+        # the place in the queue is shown in one slot above the text rather than a new one per token.
+        with ui.computing(wait_slot):
             step = next(iterator, None)
         if step is None:
             break
@@ -189,7 +191,7 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
             # Each new chart is a new element the browser must draw: at most a few per second stay readable.
             chart_slot.plotly_chart(step_figure(step), width="stretch", key=f"generate_live_chart_{step.index}")
             last_chart_time = time.monotonic()
-    for slot in (progress_slot, text_slot, chart_slot):
+    for slot in (wait_slot, progress_slot, text_slot, chart_slot):
         slot.empty()  # the finished view below replaces the live one
 
 

@@ -12,11 +12,16 @@ teacher can share a link that opens the same prompt.
 - picker.py: the sidebar's model picker, Download button and progress
 - sidebar.py: the app's frame and the sidebar every page shares
 - state.py: the prompt
-- traces.py: the prompt's trace, computed once and shared; the compute lock
+- traces.py: the prompt's trace, computed once and shared; computing(), a turn at the model
+- queue.py: ComputeQueue, the first-come-first-served turns behind computing()
+- openmp.py: torch's OpenMP threads wait passively (imported before anything loads torch)
 - widgets.py: labels, explanations, download buttons, remembered choices
 - training.py: training runs in background threads, one per session, a few at a time per server
 """
 
+from . import openmp  # noqa: F401  (first: OpenMP's wait policy must be set before torch is imported)
+
+# isort: split
 from .catalog import (
     CHECKPOINT_PREFIX,
     CHECKPOINTS_ENV,
@@ -37,7 +42,7 @@ from .models import MODEL_KEY, current_choice, current_model, current_model_id, 
 from .picker import WANTED_KEY, choose_model, render_model_picker
 from .sidebar import ensure_app_frame, init_state, render_sidebar
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
-from .traces import COMPUTE_LOCK, computing, current_trace, get_trace, prompt_token_ids
+from .traces import COMPUTE_LOCK, COMPUTE_QUEUE, computing, current_trace, get_trace, prompt_token_ids
 from .training import (
     COMPARE_LEFT_KEY,
     COMPARE_RIGHT_KEY,
@@ -61,6 +66,7 @@ __all__ = [
     "COMPARE_LEFT_KEY",
     "COMPARE_RIGHT_KEY",
     "COMPUTE_LOCK",
+    "COMPUTE_QUEUE",
     "DEFAULT_MODEL_ID",
     "DEFAULT_PROMPT",
     "MAX_CONCURRENT_RUNS",

@@ -2,32 +2,179 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from gptcore import GPTConfig, Trace, get_tokenizer, trace
 
 from .memory import memory_refusal
 from .models import current_model, current_model_id, get_model
+from .queue import ComputeQueue, ServerBusyError
 from .state import current_prompt
 
-# Intra-op threads for every forward pass: all the machine's cores, at most 8. Sessions take turns
-# through COMPUTE_LOCK, so one computation at a time gets every core instead of several fighting
-# over them (oversubscribed OpenMP threads slow everyone down).
-torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
-COMPUTE_LOCK = threading.Lock()
+THREADS_ENV = "GPT_EXPLORER_THREADS"  # torch threads per app process; set when several share a machine
+MAX_WAITING = 60  # students queued for the model beyond this are told to come back instead of queued
+MAX_WAIT_S = 180.0  # a script that has waited this long for one turn gives up with the same message
+SHOW_WAIT_AFTER_S = 0.3  # shorter waits (one generated token of someone else's) draw nothing, so no flicker
+
+
+def _torch_threads() -> int:
+    """All the cores this process may use (its affinity, not the whole machine), at most 8.
+
+    Sessions take turns through COMPUTE_QUEUE, so one computation at a time gets every core
+    instead of several fighting over them (oversubscribed OpenMP threads slow everyone down).
+    Several app processes on one machine (deploy/start-class.sh) split the cores through THREADS_ENV.
+    """
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured:
+        return max(1, int(configured))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+def _load_glibc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return None
+
+
+_LIBC = _load_glibc()
+TRIM_EVERY_S = 1.0  # at most this often: a trim walks every free block (milliseconds)
+_last_trim = 0.0
+
+
+def _limit_arenas() -> None:
+    """Two malloc arenas for the whole process instead of one per session thread.
+
+    Every session's script runs in its own thread, and glibc by default gives threads their own
+    arenas (up to 8 per core), each keeping the large blocks a 124M model frees (logits,
+    attention maps). Only one computation runs at a time, so two arenas cost no speed. A
+    MALLOC_ARENA_MAX a teacher put in the environment wins.
+    """
+    if _LIBC is not None and "MALLOC_ARENA_MAX" not in os.environ:
+        m_arena_max = -8  # from malloc.h
+        _LIBC.mallopt(m_arena_max, 2)
+
+
+def _give_back_memory_when_idle() -> None:
+    """Return freed memory to the system once nobody is computing or waiting, so an idle server
+    holds what its sessions and caches hold, not the peak of the last busy minute."""
+    global _last_trim
+    now = time.monotonic()
+    if _LIBC is None or now - _last_trim < TRIM_EVERY_S or COMPUTE_QUEUE.locked() or COMPUTE_QUEUE.waiting():
+        return
+    _last_trim = now
+    _LIBC.malloc_trim(0)
+
+
+torch.set_num_threads(_torch_threads())
+_limit_arenas()
+COMPUTE_QUEUE = ComputeQueue(max_waiting=MAX_WAITING)
+COMPUTE_LOCK = COMPUTE_QUEUE  # the old name: the queue also works as a lock (with, acquire, release)
+
+
+def _in_script_thread() -> bool:
+    """True in a Streamlit script run's own thread; False in a worker thread (e.g. a training run),
+    even one given the session's context, since its drawing could land in a later run's page."""
+    return (
+        get_script_run_ctx(suppress_warning=True) is not None
+        and threading.current_thread().name == "ScriptRunner.scriptThread"
+    )
+
+
+def waiting_message(ahead: int) -> str:
+    others = "1 student is" if ahead == 1 else f"{ahead} students are"
+    return f"⏳ Waiting for your turn at the model: {others} ahead of you. Your page continues by itself."
+
+
+def busy_message(waiting: int) -> str:
+    return f"The server is busy: {waiting} requests are waiting for the model. Please try again in a minute."
 
 
 @contextmanager
-def computing() -> Iterator[None]:
-    """Take a turn at the model: one computation at a time gets all the cores."""
-    with COMPUTE_LOCK:
+def _drawing_outside_cache() -> Iterator[None]:
+    """Draw the waiting message without a cached function recording it for replay.
+
+    computing() is often called inside st.cache_resource / st.cache_data functions (get_trace);
+    Streamlit records what those draw and replays it on every cache hit, which would replay a
+    stale queue message. The flag is Streamlit's own context variable; if it moves, we draw anyway.
+    """
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
+    except ImportError:  # pragma: no cover - a later Streamlit
         yield
+        return
+    token = in_cached_function.set(False)
+    try:
+        yield
+    finally:
+        in_cached_function.reset(token)
+
+
+class _WaitingNotice:
+    """The on_wait callback of one script's wait: a placeholder made only if the wait lasts."""
+
+    def __init__(self, slot=None) -> None:
+        self.slot = slot
+        self.drawn = False
+        self.started = time.monotonic()
+
+    def __call__(self, ahead: int) -> None:
+        if time.monotonic() - self.started < SHOW_WAIT_AFTER_S and not self.drawn:
+            return
+        with _drawing_outside_cache():
+            if self.slot is None:
+                self.slot = st.empty()
+            # Rewritten every poll even when unchanged: each write is also where a stopped
+            # or rerun script (a student who left or changed the prompt) leaves the queue.
+            self.slot.info(waiting_message(ahead))
+            self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            with _drawing_outside_cache():
+                self.slot.empty()
+
+
+@contextmanager
+def computing(slot=None) -> Iterator[None]:
+    """Take a turn at the model: one computation at a time gets all the cores.
+
+    Turns are served in arrival order. In a Streamlit script, a wait that lasts shows the
+    student's place in the queue (in ``slot``, an st.empty() the caller owns, or a new placeholder
+    where the page stands), and a full queue or an overlong wait stops the script with a
+    "server is busy" message instead of hanging. Worker threads (training steps) draw nothing
+    and wait as long as it takes, like the plain lock this replaced.
+    """
+    if not _in_script_thread():
+        try:
+            with COMPUTE_QUEUE.turn():
+                yield
+        finally:
+            _give_back_memory_when_idle()
+        return
+    notice = _WaitingNotice(slot)
+    try:
+        COMPUTE_QUEUE.acquire(timeout=MAX_WAIT_S, bounded=True, on_wait=notice)
+    except ServerBusyError as busy:
+        with _drawing_outside_cache():
+            (st if notice.slot is None else notice.slot).error(busy_message(max(busy.waiting, COMPUTE_QUEUE.waiting())))
+        st.stop()
+    try:
+        notice.clear()  # inside the try: clearing is a point where a stop can arrive, and the turn must go back
+        yield
+    finally:
+        COMPUTE_QUEUE.release()
+        _give_back_memory_when_idle()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=1800)
@@ -54,7 +201,7 @@ def prompt_token_ids() -> list[int]:
 
 def trace_bytes(cfg: GPTConfig, num_tokens: int) -> int:
     """Roughly what a Trace of ``num_tokens`` holds: attention maps grow with T², the rest with T."""
-    attention = 2 * cfg.n_layers * cfg.n_heads * num_tokens**2  # scores and weights
+    attention = cfg.n_layers * cfg.n_heads * num_tokens**2  # the scores; each pattern is derived when drawn
     streams = cfg.n_layers * num_tokens * (10 * cfg.emb_dim + 4 * cfg.emb_dim)  # residuals, norms, outputs, GELU
     return 4 * (attention + streams + num_tokens * cfg.vocab_size)  # float32, plus the logits
 
