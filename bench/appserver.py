@@ -79,18 +79,39 @@ def start_app(port: int, env: dict[str, str] | None = None, log_path: Path | Non
 @contextmanager
 def running_app(env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[str]:
     """A healthy app server for the duration of the block; yields its base URL."""
-    port = free_port()
+    with running_server(env, log_path) as (url, _server):
+        yield url
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str] | None = None, log_path: Path | None = None, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """running_app, also yielding the server process (its pid for memory figures) and taking a port."""
+    port = port or free_port()
     server = start_app(port, env, log_path)
     try:
         wait_for_health(port, server=server)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def resident_bytes(pid: int) -> int:
+    """A process's resident memory now (VmRSS in /proc/<pid>/status), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # the kernel reports kB
+    raise RuntimeError(f"no VmRSS line for process {pid}")
 
 
 @contextmanager
