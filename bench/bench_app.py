@@ -1,7 +1,8 @@
 """App-level latency, measured server-side with Streamlit's AppTest on the default 124M model.
 
 - rerun of the attention page when only the layer/head changes (the trace comes from the cache);
-- a new 32-token prompt: the full trace on its own, and the attention page's first run with it.
+- a new 32-token prompt: the full trace on its own, and the attention page's first run with it;
+- the same layer-change rerun while a training run (the Train page's default) goes on in the background.
 
     .venv/bin/python -m bench.bench_app [--repeats 7]
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from gptcore import get_tokenizer, trace
-from ui import DEFAULT_MODEL_ID, get_model
+from bench.bench_train import classroom_text
+from gptcore import TRAINING_PRESETS, TrainingSettings, get_tokenizer, trace
+from ui import DEFAULT_MODEL_ID, TrainingRegistry, get_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 # 31 tokens; one more word (each of these is a single token) makes a new 32-token prompt.
@@ -67,6 +70,27 @@ def main() -> None:
         new_prompt_times.append(timed(at.run))
         assert not at.exception, at.exception
 
+    # A student's training run in the background, started as the Train page starts it.
+    at.session_state["prompt"] = prompt
+    at.run()
+    preset = next(iter(TRAINING_PRESETS))
+    with tempfile.TemporaryDirectory() as folder:
+        run = TrainingRegistry().start(
+            "bench", classroom_text(), TrainingSettings(max_steps=100_000), preset=preset, folder=Path(folder)
+        )
+        while run.steps_done < 3:  # past the model's construction, into steady training
+            time.sleep(0.2)
+        training_times = []
+        for i in range(args.repeats):
+            layer = (i + 1) % n_layers
+            training_times.append(
+                timed(lambda layer=layer: at.selectbox(key="attention_layer_box").select(layer).run())
+            )
+            assert not at.exception, at.exception
+        run.stop.set()
+        run.thread.join()
+        steps_meanwhile = run.steps_done
+
     def ms(times: list[float]) -> str:
         return f"{statistics.median(times) * 1000:7.1f} ms"
 
@@ -74,6 +98,8 @@ def main() -> None:
     print(f"  attention page rerun, layer changed (cached trace): {ms(rerun_times)}  (target < 300)")
     print(f"  full trace of a new 32-token prompt:                {ms(trace_times)}  (target < 1500)")
     print(f"  attention page with a new 32-token prompt:          {ms(new_prompt_times)}")
+    print(f"  rerun, layer changed, while a run of {preset!r} trains ({steps_meanwhile} steps):")
+    print(f"                                                      {ms(training_times)}  (target < 300)")
 
 
 if __name__ == "__main__":

@@ -236,7 +236,8 @@ def read_text() -> tuple[str, str | None]:
         placeholder="A few pages at least: a story, song lyrics, code… Public-domain books (e.g. from Project "
         "Gutenberg) work well.",
     )
-    upload = st.file_uploader("…or upload a .txt file", type=["txt"], key=UPLOAD_KEY)
+    # max_upload_size is in MB: the browser itself refuses bigger files; the exact limit is checked below.
+    upload = st.file_uploader("…or upload a .txt file", type=["txt"], key=UPLOAD_KEY, max_upload_size=1)
     if upload is not None:
         try:
             text = decode_upload(upload.name, upload.getvalue())
