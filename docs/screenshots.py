@@ -36,6 +36,13 @@ def main() -> None:
             if path == "generate":  # show the model writing, not just the controls
                 page.get_by_role("button", name="Generate").click()
                 wait_until_rendered(page)
+            if path == "train":  # a run under way: curves, progress and a sample
+                text = "The old miller carried a basket of apples to the market in the morning. " * 60
+                page.get_by_role("textbox", name="Paste a text").fill(text)
+                page.keyboard.press("Control+Enter")
+                wait_until_rendered(page, scroll=False)
+                page.get_by_role("button", name="Start training").click()
+                page.wait_for_timeout(30_000)
             if page.locator("[data-testid='stException']").count():
                 raise RuntimeError(f"page /{path} shows an exception")
             target = OUT_DIR / f"{path or 'home'}.png"
