@@ -187,8 +187,10 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
             len(steps) / settings.max_new_tokens, text=f"Token {len(steps)} of {settings.max_new_tokens}"
         )
         text_slot.html(text_html(shown_prompt, generated_text))
-        if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S:
-            # Each new chart is a new element the browser must draw: at most a few per second stay readable.
+        # Each new chart is a new element the browser must draw: at most a few per second stay readable.
+        # Building one costs the server CPU time that waiting students need, so a busy class sees
+        # fewer live charts (the finished view below has every step's chart).
+        if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S * (1 + ui.COMPUTE_QUEUE.waiting()):
             chart_slot.plotly_chart(step_figure(step), width="stretch", key=f"generate_live_chart_{step.index}")
             last_chart_time = time.monotonic()
     for slot in (wait_slot, progress_slot, text_slot, chart_slot):
