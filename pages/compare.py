@@ -280,7 +280,8 @@ st.caption(
 st.subheader("Logit lens at the last token")
 st.markdown(
     "What would each model predict if it stopped early? The final LayerNorm and output head are applied "
-    "to the stream entering each block (see *Residual stream and gradients*). The last row is the real prediction."
+    "to the stream entering each block and to the stream leaving the last one (see *Residual stream and "
+    "gradients*). That last row is the model's real prediction."
 )
 for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
     if side is None:

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 import ui
@@ -201,6 +202,22 @@ def test_computing_from_a_worker_thread_draws_nothing_and_waits_its_turn():
     assert not ui.COMPUTE_QUEUE.locked()
 
 
+def test_every_turn_runs_with_its_own_thread_count():
+    # torch keeps one process-wide default that new threads start from: a training turn with fewer
+    # threads must not leave the pages' later turns (in fresh script threads) with fewer cores.
+    seen: dict[str, int] = {}
+
+    def turn(name: str, threads: int | None) -> None:
+        with ui.computing(threads=threads):
+            seen[name] = torch.get_num_threads()
+
+    for name, threads in (("training", max(1, traces.PAGE_THREADS - 1)), ("page", None)):
+        worker = threading.Thread(target=turn, args=(name, threads))
+        worker.start()
+        worker.join(timeout=5)
+    assert seen == {"training": max(1, traces.PAGE_THREADS - 1), "page": traces.PAGE_THREADS}
+
+
 # --- the message a student sees --------------------------------------------------------------
 
 SCRIPT = """
@@ -238,7 +255,7 @@ def test_a_waiting_student_sees_their_place_and_then_the_result(monkeypatch):
     at = run_while_held(hold_s=1.0)
     assert not at.exception
     assert "Waiting for your turn" in at.info[0].value
-    assert "1 student is ahead of you" in at.info[0].value
+    assert "1 other is ahead of you" in at.info[0].value
     assert at.markdown[0].value == "computed"
 
 

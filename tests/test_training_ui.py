@@ -53,6 +53,7 @@ def training_setup(tmp_path, monkeypatch):
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    monkeypatch.setattr(ui.training, "TRAINING_THREADS", 1)
     monkeypatch.setenv(ui.CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     monkeypatch.setitem(TRAINING_PRESETS, TEST_PRESET, TEST_CONFIG)
     ui.training_registry.clear()
@@ -120,6 +121,16 @@ def test_a_text_too_short_fails_with_the_engine_s_reason(training_setup):
     assert run.state == "failed" and run.checkpoint_id is None and run.start_model_id is None
     assert not list(training_setup.glob("*.safetensors"))  # nothing saved for a run that never started
     assert run.error.startswith("This text is too short to train on: the text has 3 tokens")
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_training(training_setup, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # nothing can be created below a file, even as root
+    with pytest.raises(ui.TrainingRefusedError, match="cannot be written to"):
+        ui.training_registry().start(
+            "session-a", "Enough text. " * 200, QUICK, preset=TEST_PRESET, folder=blocker / "checkpoints"
+        )
+    assert not ui.training_registry().running()
 
 
 def test_one_run_per_session_and_a_cap_for_the_server(training_setup, monkeypatch):

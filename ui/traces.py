@@ -76,7 +76,8 @@ def _give_back_memory_when_idle() -> None:
     _LIBC.malloc_trim(0)
 
 
-torch.set_num_threads(_torch_threads())
+PAGE_THREADS = _torch_threads()
+torch.set_num_threads(PAGE_THREADS)
 _limit_arenas()
 COMPUTE_QUEUE = ComputeQueue(max_waiting=MAX_WAITING)
 COMPUTE_LOCK = COMPUTE_QUEUE  # the old name: the queue also works as a lock (with, acquire, release)
@@ -92,7 +93,8 @@ def _in_script_thread() -> bool:
 
 
 def waiting_message(ahead: int) -> str:
-    others = "1 student is" if ahead == 1 else f"{ahead} students are"
+    # "others", not "students": a training run's steps queue too
+    others = "1 other is" if ahead == 1 else f"{ahead} others are"
     return f"⏳ Waiting for your turn at the model: {others} ahead of you. Your page continues by itself."
 
 
@@ -145,9 +147,15 @@ class _WaitingNotice:
                 self.slot.empty()
 
 
+def _use_threads(threads: int | None) -> None:
+    # Set at the start of every turn: torch keeps one process-wide default that new threads start
+    # from, so a turn with another count (a training run's) would otherwise leave it behind.
+    torch.set_num_threads(threads or PAGE_THREADS)
+
+
 @contextmanager
-def computing(slot=None) -> Iterator[None]:
-    """Take a turn at the model: one computation at a time gets all the cores.
+def computing(slot=None, threads: int | None = None) -> Iterator[None]:
+    """Take a turn at the model: one computation at a time gets all the cores (or ``threads`` of them).
 
     Turns are served in arrival order. In a Streamlit script, a wait that lasts shows the
     student's place in the queue (in ``slot``, an st.empty() the caller owns, or a new placeholder
@@ -158,6 +166,7 @@ def computing(slot=None) -> Iterator[None]:
     if not _in_script_thread():
         try:
             with COMPUTE_QUEUE.turn():
+                _use_threads(threads)
                 yield
         finally:
             _give_back_memory_when_idle()
@@ -171,6 +180,7 @@ def computing(slot=None) -> Iterator[None]:
         st.stop()
     try:
         notice.clear()  # inside the try: clearing is a point where a stop can arrive, and the turn must go back
+        _use_threads(threads)
         yield
     finally:
         COMPUTE_QUEUE.release()

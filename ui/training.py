@@ -6,7 +6,7 @@ finds its run again by an id kept in a plain session key. Every optimizer step t
 the model through ui.computing(), so other students' pages keep getting turns between steps.
 
 When a run ends (finished or stopped) the trained model is saved into the picker's checkpoint
-folder under a new, readable name (``trained-2L-128d-ctx128-20251123-214000.safetensors``), so it
+folder under a new, readable name (``trained-2L-128d-ctx128-20251123-214000-3f9a1c.safetensors``), so it
 appears in the sidebar's model list. A run that starts from a new, untrained model also saves that
 starting point once (``untrained-2L-128d-ctx128-seed123.safetensors``), so the Compare page can set
 "before" and "after" side by side.
@@ -14,8 +14,10 @@ starting point once (``untrained-2L-128d-ctx128-seed123.safetensors``), so the C
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -25,7 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from gptcore import GPTConfig, GPTModel, save_checkpoint, size_report
 from gptcore.checkpoints import SUFFIX
@@ -39,9 +40,9 @@ from gptcore.training import (
     train,
 )
 
-from .catalog import CHECKPOINT_PREFIX, checkpoint_folder, refresh_checkpoints
+from .catalog import CHECKPOINT_PREFIX, CHECKPOINTS_ENV, checkpoint_folder, refresh_checkpoints
 from .memory import format_bytes, memory_refusal
-from .traces import computing
+from .traces import PAGE_THREADS, computing
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def decode_upload(name: str, data: bytes, limit: int | None = None) -> str:
 def training_threads() -> int:
     """Threads for a run's steps: one core fewer than the pages' computations get, so that while a run
     goes on, a page that redraws from cached results (most reruns) still finds a free core."""
-    return TRAINING_THREADS or max(1, torch.get_num_threads() - 1)
+    return TRAINING_THREADS or max(1, PAGE_THREADS - 1)
 
 
 # --- Naming ----------------------------------------------------------------------------------
@@ -129,6 +130,16 @@ def unique_path(folder: Path, stem: str) -> Path:
         path = folder / f"{stem}-{counter}{SUFFIX}"
         counter += 1
     return path
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (made if missing): tried, not guessed from permissions."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            return True
+    except OSError:
+        return False
 
 
 def training_bytes(cfg: GPTConfig, batch_size: int, window: int) -> int:
@@ -330,6 +341,12 @@ class TrainingRegistry:
         if (preset is None) == (base_model is None):
             raise ValueError("give either a preset or a base model to train")
         check_text_size(text)
+        folder = Path(folder or checkpoint_folder())
+        if not _writable(folder):  # found out now, not after the whole run has been trained
+            raise TrainingRefusedError(
+                f"The trained model could not be saved: the checkpoint folder {folder} cannot be written to. "
+                f"Ask your teacher to set {CHECKPOINTS_ENV} to a folder the app may write in."
+            )
         with self._lock:
             mine = self._runs.get(run_id)
             if mine is not None and mine.running:
@@ -341,7 +358,7 @@ class TrainingRegistry:
             run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id)
             run.thread = threading.Thread(
                 target=self._run,
-                args=(run, text, preset, base_model, Path(folder or checkpoint_folder())),
+                args=(run, text, preset, base_model, folder),
                 name=f"training-{run_id[:8]}",
                 daemon=True,
             )
@@ -362,7 +379,6 @@ class TrainingRegistry:
             del self._runs[key]
 
     def _run(self, run: TrainingRun, text: str, preset: str | None, base_model: GPTModel | None, folder: Path) -> None:
-        torch.set_num_threads(training_threads())  # for this thread only (OpenMP keeps the count per thread)
         try:
             if preset is not None:
                 model = new_training_model(preset, seed=run.settings.seed)
@@ -377,7 +393,7 @@ class TrainingRegistry:
                 on_step=run.add_step,
                 on_eval=run.add_evaluation,
                 stop=run.stop,
-                step_guard=computing,
+                step_guard=functools.partial(computing, threads=training_threads()),  # each turn sets its count
             )
             if result.steps_done > 0:
                 run.state = "saving"
@@ -385,9 +401,10 @@ class TrainingRegistry:
                     run.start_model_id = self._save_start(model, preset, run.settings.seed, folder)
                 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 kind = preset_slug(model.cfg) if preset is not None else name_slug(run.name)
+                # The session's id in the name too: two runs of one preset may end in the same second.
                 path = save_checkpoint(
                     result.model,
-                    unique_path(folder, f"trained-{kind}-{stamp}"),
+                    unique_path(folder, f"trained-{kind}-{stamp}-{name_slug(run.run_id)[:6]}"),
                     source=f"{origin}, trained here on {run.text_chars:,} characters of text",
                     seed=run.settings.seed,
                     training_steps=result.steps_done,
