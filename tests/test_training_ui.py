@@ -161,6 +161,21 @@ def test_one_run_per_session_and_a_cap_for_the_server(training_setup, monkeypatc
     fake.release.set()
 
 
+def test_starting_counts_the_memory_of_runs_already_going(training_setup, monkeypatch):
+    fake = BlockingTrainer()
+    monkeypatch.setattr(training, "train", fake)
+    long_run = TrainingSettings(max_steps=100_000)
+    one_run = training.training_bytes(TRAINING_PRESETS[TEST_PRESET], long_run.batch_size, TEST_CONFIG.context_length)
+    monkeypatch.setattr(ui.memory, "memory_source", lambda: int(1.5 * one_run))  # room for one run, not two
+    registry = ui.training_registry()
+    first = registry.start("session-a", TEXT, long_run, preset=TEST_PRESET)
+    assert first.needed_bytes == one_run
+    with pytest.raises(ui.TrainingRefusedError, match="training runs already going hold"):
+        registry.start("session-b", TEXT, long_run, preset=TEST_PRESET)
+    assert registry.get("session-b") is None
+    fake.release.set()
+
+
 def test_progress_eta_and_speed_come_from_the_step_reports():
     run = ui.TrainingRun("session-a", "a test", TrainingSettings(max_steps=100), text_chars=10)
     assert run.progress_text().startswith("Preparing the text")

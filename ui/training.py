@@ -173,6 +173,7 @@ class TrainingRun:
     error: str | None = None  # for st.error when state is "failed"
     start_model_id: str | None = None  # the picker's id of the model the run started from (Compare's "before")
     checkpoint_id: str | None = None  # the picker's id of the trained model, once saved
+    needed_bytes: int = 0  # memory the run was expected to need when it started (training_bytes)
     thread: threading.Thread | None = None
     _steps: list[StepReport] = field(default_factory=list)
     _evaluations: list[EvalReport] = field(default_factory=list)
@@ -355,7 +356,16 @@ class TrainingRegistry:
             if full:
                 raise TrainingRefusedError(full)
             name = f"a new model ({preset})" if preset is not None else base_name or "the loaded model"
-            run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id)
+            # Checked again here, under the lock, counting the runs already going: the page's own check
+            # happens when it is drawn, so two students pressing Start together could both pass it.
+            cfg = TRAINING_PRESETS[preset] if preset is not None else base_model.cfg
+            needed = training_bytes(cfg, settings.batch_size, settings.context_length or cfg.context_length)
+            others = sum(other.needed_bytes for other in self.running())
+            refused = memory_refusal(f"Training {name}", needed + others)
+            if refused:
+                held = f" (the training runs already going hold about {format_bytes(others)})" if others else ""
+                raise TrainingRefusedError(refused.replace("Pick a smaller model", "Try a smaller model") + held)
+            run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id, needed_bytes=needed)
             run.thread = threading.Thread(
                 target=self._run,
                 args=(run, text, preset, base_model, folder),
