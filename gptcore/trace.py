@@ -91,6 +91,13 @@ class Trace:
         """(H, T, T) attention weights of every head in one layer; row = query, column = key."""
         return self.layer("attn_weights", layer)
 
+    def attention_head(self, layer: int, head: int) -> np.ndarray:
+        """(T, T) one head's pattern: the softmax of that head's scores only, the same numbers as attention()."""
+        if not -self.n_heads <= head < self.n_heads:
+            raise ValueError(f"head {head} does not exist; this model has heads 0..{self.n_heads - 1}")
+        self.layer("attn_scores", layer)  # checks the layer
+        return _attention_pattern(self._score_tensors[layer][head])
+
     def scores(self, layer: int) -> np.ndarray:
         """(H, T, T) the scores before softmax, -inf where the causal mask hides a key."""
         return self.layer("attn_scores", layer)

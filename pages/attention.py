@@ -220,7 +220,7 @@ window = slice(start, start + MAX_TOKENS_SHOWN)
 
 st.subheader(f"Layer {layer}, head {head}")
 scores = masked_pattern(t.scores(layer)[head][window, window])
-weights = masked_pattern(t.attention(layer)[head][window, window])
+weights = masked_pattern(t.attention_head(layer, head)[window, window])
 score_col, weight_col = st.columns(2)
 with score_col:
     st.markdown("**Scores** (before softmax)")
@@ -250,7 +250,7 @@ downloads = st.columns(3)
 with downloads[0]:
     ui.download(
         "Weights as CSV",
-        lambda: pattern_csv(t.attention(layer)[head], labels),
+        lambda: pattern_csv(t.attention_head(layer, head), labels),
         f"attention_weights_layer{layer}_head{head}.csv",
         key="attention_weights_csv",
     )

@@ -114,7 +114,7 @@ def attention_figure(side: Side, layer: int, head: int) -> go.Figure:
     """One head's weights (queries down, keys across); masked cells blank, the last tokens of a long prompt."""
     t = side.trace
     window = slice(max(0, t.num_tokens - MAX_TOKENS_SHOWN), t.num_tokens)
-    weights = masked_pattern(t.attention(layer)[head][window, window])
+    weights = masked_pattern(t.attention_head(layer, head)[window, window])
     token_axis = ui.labels(t.token_ids)[window]
     figure = go.Figure(
         go.Heatmap(

@@ -111,6 +111,10 @@ def test_derived_attention_pattern_is_the_forward_pass_pattern_bit_for_bit(tiny_
         forward_weights = recorder.tensors[f"trf_blocks.{layer}.att.hook_weights"][0].numpy()
         np.testing.assert_array_equal(t.attention(layer), forward_weights)
     np.testing.assert_array_equal(t.attn_weights[1], t.attention(1))
+    for layer, head in ((0, 0), (1, 3), (-1, -1)):
+        np.testing.assert_array_equal(t.attention_head(layer, head), t.attention(layer)[head])
+    with pytest.raises(ValueError, match="head 4 does not exist"):
+        t.attention_head(0, 4)
     assert not t.attention(0).flags.writeable
 
 
