@@ -357,8 +357,9 @@ def setup() -> None:
         sample_prompt=prompt if 0 < len(prompt) <= MAX_SAMPLE_PROMPT_CHARS else ui.DEFAULT_PROMPT,
         sample_tokens=SAMPLE_TOKENS,
     )
-    refused = ui.training_refusal(cfg, int(batch_size), window, name)
-    full = ui.training_registry().full_message()
+    registry = ui.training_registry()
+    refused = ui.training_refusal(cfg, int(batch_size), window, name, held_by_others=registry.reserved_bytes())
+    full = registry.full_message()
     if refused:
         st.error(refused)
     if full:

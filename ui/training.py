@@ -313,6 +313,10 @@ class TrainingRegistry:
     def running(self) -> list[TrainingRun]:
         return [run for run in list(self._runs.values()) if run.running]
 
+    def reserved_bytes(self) -> int:
+        """Memory the runs still going were expected to need when they started."""
+        return sum(run.needed_bytes for run in self.running())
+
     def full_message(self) -> str | None:
         """Why no run can start now (every slot is taken), or None."""
         busy = self.running()
@@ -359,12 +363,11 @@ class TrainingRegistry:
             # Checked again here, under the lock, counting the runs already going: the page's own check
             # happens when it is drawn, so two students pressing Start together could both pass it.
             cfg = TRAINING_PRESETS[preset] if preset is not None else base_model.cfg
-            needed = training_bytes(cfg, settings.batch_size, settings.context_length or cfg.context_length)
-            others = sum(other.needed_bytes for other in self.running())
-            refused = memory_refusal(f"Training {name}", needed + others)
+            window = settings.context_length or cfg.context_length
+            refused = training_refusal(cfg, settings.batch_size, window, name, held_by_others=self.reserved_bytes())
             if refused:
-                held = f" (the training runs already going hold about {format_bytes(others)})" if others else ""
-                raise TrainingRefusedError(refused.replace("Pick a smaller model", "Try a smaller model") + held)
+                raise TrainingRefusedError(refused)
+            needed = training_bytes(cfg, settings.batch_size, window)
             run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id, needed_bytes=needed)
             run.thread = threading.Thread(
                 target=self._run,
@@ -464,17 +467,22 @@ def session_run() -> TrainingRun | None:
     return training_registry().get(session_run_id())
 
 
-def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str) -> str | None:
-    """Why a run of this model cannot start here (too big to train, or not enough memory), or None."""
+def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str, held_by_others: int = 0) -> str | None:
+    """Why a run of this model cannot start here (too big to train, or not enough memory), or None.
+
+    ``held_by_others``: memory that runs already going will still take, counted as if it were in use.
+    """
     parameters = size_report(cfg).parameters
     if parameters > MAX_FINE_TUNE_PARAMETERS:
         return (
             f"{name} has {parameters / 1e6:,.0f}M parameters: too big to train on this server in class time. "
             "Pick GPT-2 124M or a smaller model in the sidebar, or start from a new model."
         )
-    needed = training_bytes(cfg, batch_size, window)
-    refused = memory_refusal(f"Training {name}", needed)
-    return refused.replace("Pick a smaller model", "Try a smaller batch or model") if refused else None
+    refused = memory_refusal(f"Training {name}", training_bytes(cfg, batch_size, window) + held_by_others)
+    if not refused:
+        return None
+    held = f" (the training runs already going hold about {format_bytes(held_by_others)})" if held_by_others else ""
+    return refused.replace("Pick a smaller model", "Try a smaller batch or model") + held
 
 
 def compare_before_and_after(run: TrainingRun) -> None:
