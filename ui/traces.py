@@ -164,12 +164,10 @@ def computing(slot=None, threads: int | None = None) -> Iterator[None]:
     and wait as long as it takes, like the plain lock this replaced.
     """
     if not _in_script_thread():
-        try:
-            with COMPUTE_QUEUE.turn():
-                _use_threads(threads)
-                yield
-        finally:
-            _give_back_memory_when_idle()
+        # No trim here: a training run's next step would fault the same memory straight back in.
+        with COMPUTE_QUEUE.turn():
+            _use_threads(threads)
+            yield
         return
     notice = _WaitingNotice(slot)
     try:
