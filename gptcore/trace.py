@@ -77,6 +77,15 @@ class Trace:
     def n_heads(self) -> int:
         return self.layers["attn_scores"][0].shape[0]
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the trace holds: every array it keeps and the scores behind its attention patterns."""
+        arrays = [self.token_ids, self.tok_emb, self.pos_emb, self.embeddings, self.final_norm_mean]
+        arrays += [self.final_norm_var, self.final_norm_out, self.logits, *self._stacked.values()]
+        arrays += [array for per_layer in self.layers.values() for array in per_layer]
+        # One block's resid_post is the next block's resid_pre: count memory shared by two fields once.
+        return sum({array.__array_interface__["data"][0]: array.nbytes for array in arrays}.values())
+
     def layer(self, name: str, layer: int) -> np.ndarray:
         """One layer of a per-layer field, e.g. trace.layer("gelu", 3) -> (T, 4d)."""
         if name not in LAYER_FIELDS:

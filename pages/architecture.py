@@ -334,7 +334,7 @@ def parameter_chart(rows: list[ParameterRow], n_layers: int, kind: str) -> go.Fi
     return figure
 
 
-@st.cache_data(show_spinner=False)
+@ui.cached
 def gpt2_sizes() -> pd.DataFrame:
     """The four GPT-2 presets, counted on the meta device (no memory, milliseconds)."""
     records = []

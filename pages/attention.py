@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -27,19 +29,13 @@ GLANCE_TOKENS = 16  # the every-layer thumbnails, smaller still
 MASK_GREY = "#d9d9d9"  # the background colour that masked (blank) cells let through
 
 
-def pattern_csv(pattern: np.ndarray, labels: list[str]) -> bytes:
-    """A (T, T) pattern as CSV: one row per query, one column per key."""
-    frame = pd.DataFrame(pattern, index=labels, columns=labels).rename_axis("query").reset_index()
-    return frame.to_csv(index=False).encode()
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_head_summary(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
     """Every layer's per-head statistics; keyed by model and tokens, the trace itself is not hashed."""
     return head_summary(_trace)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_glance(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> np.ndarray:
     """All layers x heads, each pattern averaged down to a thumbnail, tiled into one image."""
     thumbnails = np.concatenate(
@@ -95,7 +91,7 @@ def tiled_heatmap(image: np.ndarray, tile_size: int, n_cols: int, height: int) -
     return figure
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def cached_thumbnails(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> np.ndarray:
     """(H, S, S) one layer's patterns, averaged down to at most THUMBNAIL_TOKENS a side."""
     return pooled_pattern(_trace.attention(layer), THUMBNAIL_TOKENS)
@@ -250,7 +246,7 @@ downloads = st.columns(3)
 with downloads[0]:
     ui.download(
         "Weights as CSV",
-        lambda: pattern_csv(t.attention_head(layer, head), labels),
+        functools.partial(ui.square_csv, t.attention_head(layer, head), labels),
         f"attention_weights_layer{layer}_head{head}.csv",
         key="attention_weights_csv",
     )

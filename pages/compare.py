@@ -14,7 +14,7 @@ import ui
 from gptcore import GPTModel, Trace
 from gptcore.analysis import masked_pattern
 from gptcore.compare import clamp_index, last_position_lens, layernorm_profile, next_token_frame
-from ui.traces import trace_bytes
+from gptcore.footprint import trace_bytes
 
 LEFT_KEY = ui.COMPARE_LEFT_KEY  # plain session keys: they survive page switches, widget keys do not
 RIGHT_KEY = ui.COMPARE_RIGHT_KEY  # (the Train page's "Compare before and after" sets both)
@@ -38,18 +38,18 @@ class Side:
         return self.choice.model_id, tuple(self.trace.token_ids.tolist())
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_next_tokens(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
     return next_token_frame(_trace, TOP_K)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_lens(model_id: str, token_ids: tuple[int, ...], _model: GPTModel, _trace: Trace) -> pd.DataFrame:
     """Keyed by model id and tokens; one stream place per turn at the model."""
     return last_position_lens(_model, _trace, step=ui.computing)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_norms(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
     return layernorm_profile(_trace)
 

@@ -24,28 +24,28 @@ TOP_N_KEY = "feedforward_top_n"
 TOP_K = 5  # neurons listed per token in the table
 
 
-@st.cache_data(show_spinner=False)
+@ui.cached
 def cached_curves() -> pd.DataFrame:
     return activation_curves(-4.0, 4.0)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@ui.cached
 def cached_sizes(model_id: str, _model: GPTModel) -> tuple[pd.DataFrame, int]:
     """One feed-forward's parameters, and the whole model's count; keyed by id, the model is not hashed."""
     return feedforward_sizes(_model), count_parameters(_model)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_summary(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
     return activation_summary(_trace)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def cached_layer_histogram(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> pd.DataFrame:
     return histogram(_trace.layer("gelu", layer), bins=80)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def cached_top_neurons(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> pd.DataFrame:
     return top_neurons(_trace, layer, k=TOP_K)
 
@@ -245,11 +245,22 @@ ui.csv_download(table, f"top_neurons_layer{layer}.csv", key="feedforward_top_csv
 
 n_neurons = st.slider("Neurons in the heatmap", 5, 50, st.session_state.get(TOP_N_KEY, 20), key="feedforward_top_n_box")
 st.session_state[TOP_N_KEY] = n_neurons
-neurons, activations = top_neuron_matrix(t, layer, n_neurons)
-heatmap = neuron_heatmap(neurons, activations, labels)
+neurons, activations = top_neuron_matrix(t, layer, n_neurons)  # (n,), (n, T)
+window = ui.token_window(t.num_tokens, key="feedforward_window_start")
+heatmap = neuron_heatmap(neurons, activations[:, window], labels[window])
 st.plotly_chart(heatmap, width="stretch", key="feedforward_neuron_chart")
 st.caption(
     "Rows are the neurons with the highest peak activation anywhere in the prompt, columns are tokens: a dark "
     "cell is a neuron firing strongly for that token. In an untrained model the pattern is random."
 )
-ui.figure_download(heatmap, f"top_neurons_layer{layer}.html", label="Heatmap (HTML)", key="feedforward_neuron_html")
+activation_table = pd.DataFrame(activations, index=[f"neuron {n}" for n in neurons], columns=labels)
+left, right = st.columns(2)
+with left:
+    ui.csv_download(
+        activation_table.rename_axis("neuron").reset_index(),
+        f"neuron_activations_layer{layer}.csv",
+        label="Every token's activations as CSV",
+        key="feedforward_neuron_csv",
+    )
+with right:
+    ui.figure_download(heatmap, f"top_neurons_layer{layer}.html", label="Heatmap (HTML)", key="feedforward_neuron_html")

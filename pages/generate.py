@@ -12,6 +12,7 @@ import torch
 
 import ui
 from gptcore import Step, generate_steps
+from gptcore.footprint import generation_bytes
 from gptcore.generation import candidates_frame, split_generated_text, steps_frame
 
 ui.ensure_app_frame()
@@ -173,6 +174,17 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
     prompt_text, _ = split_generated_text(prompt_ids, [])
     shown_prompt = prompt_text if len(prompt_text) <= LIVE_PROMPT_CHARS else "…" + prompt_text[-LIVE_PROMPT_CHARS:]
     wait_slot, progress_slot, text_slot, chart_slot = st.empty(), st.empty(), st.empty(), st.empty()
+    # The KV cache lives from the first token to the last: its memory is reserved for the whole run.
+    needed = generation_bytes(model.cfg, len(prompt_ids) + settings.max_new_tokens)
+    with ui.reserving(needed, f"Writing {settings.max_new_tokens} tokens after {len(prompt_ids)}", wait_slot):
+        write_steps(iterator, steps, settings, shown_prompt, (wait_slot, progress_slot, text_slot, chart_slot))
+    for slot in (wait_slot, progress_slot, text_slot, chart_slot):
+        slot.empty()  # the finished view below replaces the live one
+
+
+def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: str, slots: tuple) -> None:
+    """Take the steps one turn at a time, drawing the text and (now and then) the step's chart as they come."""
+    wait_slot, progress_slot, text_slot, chart_slot = slots
     last_chart_time = 0.0
     while True:
         # One step per turn, so other students' pages interleave with this run; in a busy class
@@ -193,8 +205,6 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
         if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S * (1 + ui.COMPUTE_QUEUE.waiting()):
             chart_slot.plotly_chart(step_figure(step), width="stretch", key=f"generate_live_chart_{step.index}")
             last_chart_time = time.monotonic()
-    for slot in (wait_slot, progress_slot, text_slot, chart_slot):
-        slot.empty()  # the finished view below replaces the live one
 
 
 def current_result(prompt_ids: list[int]) -> dict | None:

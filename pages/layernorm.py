@@ -21,23 +21,23 @@ NORM_LABELS = {
 }
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def cached_stats(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> pd.DataFrame:
     return layernorm_stats(_trace, layer)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def cached_histograms(model_id: str, token_ids: tuple[int, ...], layer: int, norm: str, _trace: Trace) -> pd.DataFrame:
     return layernorm_histograms(_trace, layer, norm)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def cached_norm_parameters(model_id: str, layer: int, _model: GPTModel) -> pd.DataFrame:
     """Keyed by the model id; the model itself is never hashed."""
     return norm_parameters(_model, layer)
 
 
-@st.cache_data(show_spinner=False)
+@ui.cached
 def cached_demo() -> dict[str, np.ndarray]:
     return layernorm_demo()
 

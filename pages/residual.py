@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -9,6 +11,7 @@ import streamlit as st
 
 import ui
 from gptcore import Trace, gradient_norms, shortcut_experiment
+from gptcore.footprint import gradient_bytes, logit_lens_bytes
 from gptcore.gradients import shortcut_experiment_frame, shortcut_gradient_frame
 from gptcore.lens import (
     lens_position_frame,
@@ -25,33 +28,38 @@ MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narr
 SETTING_COLOURS = {"shortcuts on": "#1f77b4", "shortcuts off": "#d62728"}
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@ui.cached
 def cached_residual_norms(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> np.ndarray:
     """(L + 1, T) residual norms per (model id, token ids); the trace itself is never hashed."""
     return residual_norms(_trace)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@ui.cached
 def cached_logit_lens(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-    """logit_lens per (model id, token ids), one stream place per turn at the model.
+    """logit_lens per (model id, token ids), one stream place per turn at the model (and its memory).
 
     A long prompt on the 124M model takes tens of seconds in all; other sessions get turns between places.
     """
-    return logit_lens(ui.get_model(model_id), _trace, k=LENS_K, step=ui.computing)  # (L + 1, T, k) each
+    model = ui.get_model(model_id)
+    step = functools.partial(
+        ui.computing, reserve=logit_lens_bytes(model.cfg, len(token_ids)), what="Reading the stream through the head"
+    )
+    return logit_lens(model, _trace, k=LENS_K, step=step)  # (L + 1, T, k) each
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@ui.cached
 def cached_gradient_frame(model_id: str, token_ids: tuple[int, ...]) -> pd.DataFrame:
     """Gradient norms with shortcuts on and off; each backward pass takes its own turn at the model."""
     model = ui.get_model(model_id)
-    with ui.computing():
+    needed = gradient_bytes(model.cfg, len(token_ids))
+    with ui.computing(reserve=needed, what=f"A backward pass over {len(token_ids)} tokens"):
         with_shortcut = gradient_norms(model, token_ids, use_shortcut=True)
-    with ui.computing():
+    with ui.computing(reserve=needed, what=f"A backward pass over {len(token_ids)} tokens"):
         without_shortcut = gradient_norms(model, token_ids, use_shortcut=False)
     return shortcut_gradient_frame(with_shortcut, without_shortcut)
 
 
-@st.cache_data(show_spinner=False)
+@ui.cached
 def cached_shortcut_experiment() -> pd.DataFrame:
     return shortcut_experiment_frame(shortcut_experiment(True), shortcut_experiment(False))
 
@@ -73,13 +81,13 @@ def token_key(trace: Trace) -> tuple[int, ...]:
     return tuple(trace.token_ids.tolist())
 
 
-def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str]) -> None:
+def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str], window: slice) -> None:
     st.subheader("How big is the stream at each layer?")
     norms = cached_residual_norms(ui.current_model_id(), token_key(trace), trace)  # (L + 1, T)
     heatmap = go.Figure(
         go.Heatmap(
-            z=norms,
-            x=token_axis,
+            z=norms[:, window],
+            x=token_axis[window],
             y=streams,
             colorscale="Viridis",
             colorbar={"title": "norm"},
@@ -111,7 +119,7 @@ def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str])
         ui.figure_download(heatmap, "residual_norms.html", key="residual_norms_html")
 
 
-def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> None:
+def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], window: slice) -> None:
     st.subheader("Logit lens: what would each layer predict?")
     st.markdown(
         "The last step of the model turns the stream leaving the last block into next-token scores with the "
@@ -121,13 +129,14 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> 
     with st.spinner("Reading every layer through the output head…"):
         ids, probs = cached_logit_lens(ui.current_model_id(), token_key(trace), trace)
     top_labels = lens_top_labels(ids)  # (L + 1, T)
-    show_cell_text = trace.num_tokens <= MAX_CELL_TEXT_TOKENS
+    shown = token_axis[window]
+    show_cell_text = len(shown) <= MAX_CELL_TEXT_TOKENS
     heatmap = go.Figure(
         go.Heatmap(
-            z=probs[..., 0],
-            x=token_axis,
+            z=probs[:, window, 0],
+            x=shown,
             y=streams,
-            text=top_labels,
+            text=top_labels[:, window],
             texttemplate="%{text}" if show_cell_text else None,
             textfont={"size": 10},
             colorscale="Blues",
@@ -150,7 +159,7 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> 
         "Position to inspect",
         positions,
         index=len(positions) - 1,
-        format_func=lambda p: token_axis[p],
+        format_func=token_axis.__getitem__,
         key="residual_lens_position",
     )
     frame = lens_position_frame(ids, probs, position)
@@ -164,9 +173,12 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str]) -> 
         # No token text in markdown: a token such as "**" or "$" would be formatted instead of shown.
         f"The {LENS_K} most likely next tokens after the chosen position, one row per layer, with probabilities."
     )
-    left, right = st.columns(2)
+    top_frame = pd.DataFrame(top_labels, columns=token_axis).assign(stream=streams).set_index("stream").reset_index()
+    left, middle, right = st.columns(3)
     with left:
-        ui.csv_download(frame, f"logit_lens_position_{position}.csv")
+        ui.csv_download(frame, f"logit_lens_position_{position}.csv", label="This position as CSV")
+    with middle:
+        ui.csv_download(top_frame, "logit_lens_top1.csv", label="Every top-1 token as CSV", key="residual_lens_csv")
     with right:
         ui.figure_download(heatmap, "logit_lens.html", key="residual_lens_html")
 
@@ -268,7 +280,8 @@ ui.explain(
 current = ui.current_trace()
 axis_labels = ui.labels(current.token_ids)
 stream_labels = stream_names(current.n_layers)
-show_residual_norms(current, axis_labels, stream_labels)
-show_logit_lens(current, axis_labels, stream_labels)
+token_window = ui.token_window(current.num_tokens, key="residual_window_start")
+show_residual_norms(current, axis_labels, stream_labels, token_window)
+show_logit_lens(current, axis_labels, stream_labels, token_window)
 show_gradients(current)
 show_toy_experiment()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 import ui
 from gptcore import get_tokenizer, token_labels
 from gptcore.embeddings import cosine_similarity_matrix, nearest_tokens, normalized_token_embeddings, pca_2d
+from gptcore.footprint import unit_embedding_bytes
 
 ui.ensure_app_frame()
 
@@ -78,15 +80,15 @@ def heatmap(matrix: np.ndarray, row_labels: list[str], x_title: str, colour_titl
     return figure
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
+@ui.cached
 def unit_token_embeddings(model_id: str) -> torch.Tensor:
     """The token embedding matrix with rows of length 1, kept once per model (154 MB for 124M)."""
     model = ui.get_model(model_id)  # outside the lock: a model being loaded must not hold up other sessions
-    with ui.computing():
+    with ui.computing(reserve=unit_embedding_bytes(model.cfg), what="Comparing with the whole vocabulary"):
         return normalized_token_embeddings(model)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@ui.cached
 def neighbours(model_id: str, token_ids: tuple[int, ...], k: int = N_NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
     """Nearest vocabulary tokens by cosine similarity, cached per (model id, token ids)."""
     model = ui.get_model(model_id)
@@ -176,19 +178,12 @@ for tab, (name, matrix) in zip(tabs, matrices.items(), strict=True):
         ui.figure_download(figure, f"{name}.html", key=f"dl_{name}.html")
 
 
-def vectors_csv() -> str:
-    frames = []
-    for name, matrix in matrices.items():
-        frame = pd.DataFrame(matrix, columns=[f"dim_{i}" for i in range(matrix.shape[1])])
-        frame.insert(0, "token", labels)
-        frame.insert(0, "id", ids)
-        frame.insert(0, "position", range(n_tokens))
-        frame.insert(0, "vector", name)
-        frames.append(frame)
-    return pd.concat(frames).to_csv(index=False)
-
-
-ui.download("Download all three as CSV", vectors_csv, "embedding_vectors.csv", key="dl_embedding_vectors.csv")
+ui.download(
+    "Download all three as CSV",
+    functools.partial(ui.token_vectors_csv, matrices, labels, ids),
+    "embedding_vectors.csv",
+    key="dl_embedding_vectors.csv",
+)
 
 # --- PCA ----------------------------------------------------------------------------------------
 st.subheader("The token embeddings in two dimensions")

@@ -358,7 +358,7 @@ def setup() -> None:
         sample_tokens=SAMPLE_TOKENS,
     )
     registry = ui.training_registry()
-    refused = ui.training_refusal(cfg, int(batch_size), window, name, held_by_others=registry.reserved_bytes())
+    refused = ui.training_refusal(cfg, int(batch_size), window, name)
     full = registry.full_message()
     if refused:
         st.error(refused)

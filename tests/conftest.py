@@ -51,3 +51,25 @@ def open_app_page(page: str, model_id: str | None = None, prompt: str = "Every e
     at.session_state["prompt"] = prompt
     at.run()
     return at.switch_page(page).run()
+
+
+@pytest.fixture
+def free_memory(monkeypatch):
+    """Set how much of the app's memory budget is free: ``free_memory(1_000)`` leaves 1 kB.
+
+    Everything the budget counts now stays counted, resident memory stops moving, no cache entry
+    may be dropped to make room, and a wait for memory gives up after a second instead of minutes.
+    """
+    import ui
+    import ui.turns
+
+    budget = ui.MEMORY_BUDGET
+
+    def set_free(nbytes: int) -> None:
+        used = budget.used()
+        monkeypatch.setattr(budget, "resident", lambda: used)
+        monkeypatch.setattr(budget, "limit", used + nbytes)
+        monkeypatch.setattr(budget, "evictable", lambda: 0)
+        monkeypatch.setattr(ui.turns, "MAX_MEMORY_WAIT_S", 1.0)
+
+    return set_free

@@ -14,7 +14,6 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 import ui
 from gptcore import PRESETS, build_model, checkpoints, hub
-from ui import memory
 
 TINY = "tiny-seed123"
 MEDIUM = "pretrained-gpt2-medium"
@@ -55,7 +54,7 @@ def fake_hub(tmp_path, monkeypatch):
     fake = FakeHub(folder)
     monkeypatch.setattr(hub, "find_local", fake.find_local)
     monkeypatch.setattr(hub, "download_pretrained", fake.download)
-    monkeypatch.setattr(memory, "memory_source", lambda: 100 * 10**9)
+    monkeypatch.setattr(ui.MEMORY_BUDGET, "limit", 10**12)  # room for any fake model
     monkeypatch.setenv(ui.CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     ui.download_registry.clear()
     yield fake
@@ -66,7 +65,7 @@ def fake_hub(tmp_path, monkeypatch):
     ui.download_registry.clear()
     for model_id in ui.MODEL_CHOICES:
         if model_id.startswith("pretrained-"):
-            ui.get_model.clear(model_id)  # the fake weights must not outlive the test
+            ui.forget_model(model_id)  # the fake weights must not outlive the test
 
 
 def app(model_id: str | None = TINY) -> AppTest:
@@ -213,10 +212,13 @@ def test_an_unreachable_hub_gives_its_message_not_a_traceback(fake_hub):
     assert at.sidebar.button(key="download_model_button")  # one can try again
 
 
-def test_a_model_too_big_for_the_free_memory_is_refused(fake_hub, monkeypatch):
-    monkeypatch.setattr(memory, "memory_source", lambda: 3_100_000_000)
+def test_a_model_too_big_for_the_free_memory_is_refused(fake_hub, free_memory):
+    free_memory(3_100_000_000)
     need = ui.format_bytes(hub.PRETRAINED["gpt2-xl"].ram_bytes)
-    refusal = f"GPT-2 1558M needs about {need} of free memory; this server has 3.10 GB available."
+    refusal = (
+        f"GPT-2 1558M needs about {need} of memory; this server's memory budget "
+        f"({ui.format_bytes(ui.MEMORY_BUDGET.limit)}) has 3.10 GB free."
+    )
     at = app()
     at.sidebar.selectbox[0].select("pretrained-gpt2-xl").run()  # not downloaded: refused before downloading
     assert not at.exception

@@ -119,8 +119,8 @@ def test_a_model_not_downloaded_leaves_the_other_column_working(monkeypatch):
     assert sorted(charts(at)) == ["compare_attention_0", "compare_next_0", "compare_norms_0"]
 
 
-def test_models_or_traces_that_would_not_fit_in_memory_are_refused(monkeypatch):
-    monkeypatch.setattr(ui.memory, "memory_source", lambda: 1_000)  # 1 kB free
+def test_models_or_traces_that_would_not_fit_in_memory_are_refused(free_memory):
+    free_memory(1_000)
     at = open_page(TINY)
     assert not at.exception
     assert len(at.error) == 2 and all("needs about" in error.value for error in at.error)

@@ -143,11 +143,9 @@ def test_a_very_long_prompt_stays_out_of_the_link():
     assert at.query_params["prompt"] in ("short again", ["short again"])
 
 
-def test_a_trace_that_would_not_fit_in_memory_is_refused(monkeypatch):
-    import ui.memory
-
-    monkeypatch.setattr(ui.memory, "memory_source", lambda: 1_000)  # 1 kB free
+def test_a_trace_that_would_not_fit_in_memory_is_refused(free_memory):
+    free_memory(1_000)
     at = app(TINY, prompt="Too big for this server").run()
     at.switch_page("pages/attention.py").run()
     assert not at.exception
-    assert any("Tracing" in e.value and "shorter prompt" in e.value for e in at.error)
+    assert any("Reading 5 tokens needs about" in e.value and "shorter prompt" in e.value for e in at.error)

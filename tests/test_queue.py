@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import ui
-from ui import traces
+from ui import turns
 from ui.queue import ComputeQueue, ServerBusyError
 
 
@@ -211,11 +211,11 @@ def test_every_turn_runs_with_its_own_thread_count():
         with ui.computing(threads=threads):
             seen[name] = torch.get_num_threads()
 
-    for name, threads in (("training", max(1, traces.PAGE_THREADS - 1)), ("page", None)):
+    for name, threads in (("training", max(1, turns.PAGE_THREADS - 1)), ("page", None)):
         worker = threading.Thread(target=turn, args=(name, threads))
         worker.start()
         worker.join(timeout=5)
-    assert seen == {"training": max(1, traces.PAGE_THREADS - 1), "page": traces.PAGE_THREADS}
+    assert seen == {"training": max(1, turns.PAGE_THREADS - 1), "page": turns.PAGE_THREADS}
 
 
 # --- the message a student sees --------------------------------------------------------------
@@ -250,7 +250,7 @@ def run_while_held(hold_s: float | None) -> AppTest:
 
 
 def test_a_waiting_student_sees_their_place_and_then_the_result(monkeypatch):
-    monkeypatch.setattr(traces._WaitingNotice, "clear", lambda self: None)  # keep the message to read it
+    monkeypatch.setattr(turns._WaitingNotice, "clear", lambda self: None)  # keep the message to read it
     monkeypatch.setattr(ui.COMPUTE_QUEUE, "poll_s", 0.1)
     at = run_while_held(hold_s=1.0)
     assert not at.exception
@@ -275,7 +275,7 @@ def test_a_full_queue_tells_the_student_to_come_back(monkeypatch):
 
 
 def test_an_overlong_wait_stops_with_the_same_message(monkeypatch):
-    monkeypatch.setattr(traces, "MAX_WAIT_S", 0.3)
+    monkeypatch.setattr(turns, "MAX_WAIT_S", 0.3)
     monkeypatch.setattr(ui.COMPUTE_QUEUE, "poll_s", 0.05)
     at = run_while_held(hold_s=None)
     assert "try again in a minute" in at.error[0].value

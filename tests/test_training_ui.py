@@ -15,6 +15,7 @@ import torch
 
 import ui
 from gptcore import GPTConfig, checkpoints
+from gptcore.footprint import training_bytes
 from gptcore.training import TRAINING_PRESETS, StepReport, TrainingResult, TrainingSettings, new_training_model
 from ui import training
 
@@ -161,18 +162,21 @@ def test_one_run_per_session_and_a_cap_for_the_server(training_setup, monkeypatc
     fake.release.set()
 
 
-def test_starting_counts_the_memory_of_runs_already_going(training_setup, monkeypatch):
+def test_starting_counts_the_memory_of_runs_already_going(training_setup, monkeypatch, free_memory):
     fake = BlockingTrainer()
     monkeypatch.setattr(training, "train", fake)
     long_run = TrainingSettings(max_steps=100_000)
-    one_run = training.training_bytes(TRAINING_PRESETS[TEST_PRESET], long_run.batch_size, TEST_CONFIG.context_length)
-    monkeypatch.setattr(ui.memory, "memory_source", lambda: int(1.5 * one_run))  # room for one run, not two
+    one_run = training_bytes(TRAINING_PRESETS[TEST_PRESET], long_run.batch_size, TEST_CONFIG.context_length)
+    free_memory(int(1.5 * one_run))  # room for one run, not two
     registry = ui.training_registry()
     first = registry.start("session-a", TEXT, long_run, preset=TEST_PRESET)
     assert first.needed_bytes == one_run
-    with pytest.raises(ui.TrainingRefusedError, match="training runs already going hold"):
+    with pytest.raises(ui.TrainingRefusedError, match=r"memory budget .* free\. Try a smaller batch"):
         registry.start("session-b", TEXT, long_run, preset=TEST_PRESET)
     assert registry.get("session-b") is None
+    fake.release.set()
+    first.thread.join(timeout=10)
+    assert registry.start("session-b", TEXT, long_run, preset=TEST_PRESET).needed_bytes == one_run  # given back
     fake.release.set()
 
 
@@ -193,10 +197,10 @@ def test_progress_eta_and_speed_come_from_the_step_reports():
     assert training.format_duration(125) == "2 min 05 s"
 
 
-def test_training_a_model_too_big_for_the_server_is_refused(monkeypatch):
+def test_training_a_model_too_big_for_the_server_is_refused(free_memory):
     from gptcore import PRESETS
 
     assert "too big to train" in ui.training_refusal(PRESETS["gpt2-medium"], 8, 128, "GPT-2 355M")
     assert ui.training_refusal(PRESETS["tiny"], 8, 64, "Tiny GPT") is None
-    monkeypatch.setattr(ui.memory, "memory_source", lambda: 1_000)  # 1 kB free
+    free_memory(1_000)
     assert "Try a smaller batch or model" in ui.training_refusal(PRESETS["tiny"], 8, 64, "Tiny GPT")

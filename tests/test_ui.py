@@ -128,23 +128,24 @@ def test_memory_available_is_read_from_meminfo_and_container_limits(tmp_path):
     assert memory.read_available_memory() is None or memory.read_available_memory() > 0
 
 
-def test_a_model_that_does_not_fit_is_refused_with_what_it_needs(monkeypatch):
-    monkeypatch.setattr(memory, "memory_source", lambda: 3_100_000_000)
+def test_a_model_that_does_not_fit_is_refused_with_what_it_needs(free_memory):
+    free_memory(3_100_000_000)
     xl = ui.MODEL_CHOICES["pretrained-gpt2-xl"]
     need = ui.format_bytes(xl.ram_bytes)
     assert ui.refusal(xl) == (
-        f"GPT-2 1558M needs about {need} of free memory; this server has 3.10 GB available. "
-        "Pick a smaller model, or free memory on the server first."
+        f"GPT-2 1558M needs about {need} of memory; this server's memory budget "
+        f"({ui.format_bytes(ui.MEMORY_BUDGET.limit)}) has 3.10 GB free. "
+        "Pick a smaller model, or try again once others have finished."
     )
     assert ui.refusal(ui.MODEL_CHOICES["tiny-seed123"]) is None
-    monkeypatch.setattr(memory, "memory_source", lambda: None)  # unknown: allowed
+    free_memory(10 * xl.ram_bytes)
     assert ui.refusal(xl) is None
 
 
-def test_a_model_already_in_memory_is_never_refused(monkeypatch):
-    monkeypatch.setattr(memory, "memory_source", lambda: 1)
-    tiny = ui.MODEL_CHOICES["tiny-seed123"]
+def test_a_model_already_in_memory_is_never_refused(free_memory):
     model = ui.get_model("tiny-seed123")
+    free_memory(1)
+    tiny = ui.MODEL_CHOICES["tiny-seed123"]
     assert ui.refusal(tiny) is None
     assert model is ui.get_model("tiny-seed123")
 

@@ -12,7 +12,8 @@ teacher can share a link that opens the same prompt.
 - picker.py: the sidebar's model picker, Download button and progress
 - sidebar.py: the app's frame and the sidebar every page shares
 - state.py: the prompt
-- traces.py: the prompt's trace, computed once and shared; computing(), a turn at the model
+- traces.py: the prompt's trace, computed once and shared
+- turns.py: computing(), memory and a turn at the model, with the messages a waiting student sees
 - queue.py: ComputeQueue, the first-come-first-served turns behind computing()
 - openmp.py: torch's OpenMP threads wait passively (imported before anything loads torch)
 - widgets.py: labels, explanations, download buttons, remembered choices
@@ -22,6 +23,8 @@ teacher can share a link that opens the same prompt.
 from . import openmp  # noqa: F401  (first: OpenMP's wait policy must be set before torch is imported)
 
 # isort: split
+from .budget import MemoryBudget, MemoryRefusedError
+from .caches import MODELS, RESULTS, TRACES, cached, clear_caches
 from .catalog import (
     CHECKPOINT_PREFIX,
     CHECKPOINTS_ENV,
@@ -37,12 +40,12 @@ from .catalog import (
     refresh_checkpoints,
 )
 from .downloads import DownloadJob, DownloadRegistry, download_registry
-from .memory import format_bytes, memory_refusal, read_available_memory
-from .models import MODEL_KEY, current_choice, current_model, current_model_id, get_model, refusal
+from .memory import BUDGET_ENV, MEMORY_BUDGET, format_bytes, memory_refusal, read_available_memory
+from .models import MODEL_KEY, current_choice, current_model, current_model_id, forget_model, get_model, refusal
 from .picker import WANTED_KEY, choose_model, render_model_picker
 from .sidebar import ensure_app_frame, init_state, render_sidebar
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
-from .traces import COMPUTE_LOCK, COMPUTE_QUEUE, computing, current_trace, get_trace, prompt_token_ids
+from .traces import current_trace, get_trace, prompt_token_ids
 from .training import (
     COMPARE_LEFT_KEY,
     COMPARE_RIGHT_KEY,
@@ -58,9 +61,23 @@ from .training import (
     training_refusal,
     training_registry,
 )
-from .widgets import csv_download, download, explain, figure_download, labels, remembered_choice
+from .turns import COMPUTE_LOCK, COMPUTE_QUEUE, computing, reserving
+from .widgets import (
+    MAX_HEATMAP_TOKENS,
+    csv_download,
+    download,
+    explain,
+    figure_download,
+    labels,
+    option_names,
+    remembered_choice,
+    square_csv,
+    token_vectors_csv,
+    token_window,
+)
 
 __all__ = [
+    "BUDGET_ENV",
     "CHECKPOINTS_ENV",
     "CHECKPOINT_PREFIX",
     "COMPARE_LEFT_KEY",
@@ -70,23 +87,32 @@ __all__ = [
     "DEFAULT_MODEL_ID",
     "DEFAULT_PROMPT",
     "MAX_CONCURRENT_RUNS",
+    "MAX_HEATMAP_TOKENS",
     "MAX_PROMPT_CHARS",
     "MAX_TEXT_BYTES",
+    "MEMORY_BUDGET",
+    "MODELS",
     "MODEL_CHOICES",
     "MODEL_KEY",
     "PROMPT_KEY",
+    "RESULTS",
+    "TRACES",
     "WANTED_KEY",
     "DownloadJob",
     "DownloadRegistry",
+    "MemoryBudget",
+    "MemoryRefusedError",
     "ModelChoice",
     "TrainingRefusedError",
     "TrainingRegistry",
     "TrainingRun",
     "TrainingTextError",
     "all_choices",
+    "cached",
     "checkpoint_choices",
     "checkpoint_folder",
     "choose_model",
+    "clear_caches",
     "compare_before_and_after",
     "computing",
     "csv_download",
@@ -101,6 +127,7 @@ __all__ = [
     "explain",
     "figure_download",
     "find_choice",
+    "forget_model",
     "format_bytes",
     "get_model",
     "get_trace",
@@ -108,6 +135,7 @@ __all__ = [
     "is_ready",
     "labels",
     "memory_refusal",
+    "option_names",
     "picker_label",
     "prompt_token_ids",
     "read_available_memory",
@@ -116,8 +144,12 @@ __all__ = [
     "remembered_choice",
     "render_model_picker",
     "render_sidebar",
+    "reserving",
     "session_run",
     "session_run_id",
+    "square_csv",
+    "token_vectors_csv",
+    "token_window",
     "training_refusal",
     "training_registry",
 ]

@@ -8,9 +8,12 @@ import weakref
 import streamlit as st
 
 from gptcore import GPTModel
+from gptcore.footprint import model_bytes
 
+from .caches import MODELS
 from .catalog import DEFAULT_MODEL_ID, ModelChoice, find_choice
-from .memory import memory_refusal
+from .memory import MEMORY_BUDGET, memory_refusal
+from .turns import reserving
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +23,32 @@ MODEL_KEY = "model_id"  # plain session key: the id of the model this session us
 _live_models: weakref.WeakValueDictionary[str, GPTModel] = weakref.WeakValueDictionary()
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
 def get_model(model_id: str) -> GPTModel:
-    """Build or load a model once per server process; every session shares it, read-only."""
+    """Build or load a model once per server process; every session shares it, read-only.
+
+    Loading reserves the model's memory in the budget first (two students loading two big models
+    at once wait for each other, or the second is told there is no room), and the loaded model's
+    parameters count for as long as it lives. Unused models are the budget's to drop when others'
+    work needs the room.
+    """
     choice = find_choice(model_id)
     if choice is None:
         raise KeyError(f"no model with id {model_id!r}")
-    model = choice.build()
-    _live_models[model_id] = model
+    return MODELS.get_or_compute(model_id, lambda: _load(choice))
+
+
+def _load(choice: ModelChoice) -> GPTModel:
+    advice = "Pick a smaller model, or try again once others have finished."
+    with reserving(choice.ram_bytes, f"Loading {choice.short_name}", advice=advice):
+        model = choice.build()
+        MEMORY_BUDGET.hold(model, model_bytes(model.cfg))
+    _live_models[choice.model_id] = model
     return model
+
+
+def forget_model(model_id: str) -> None:
+    """Drop a model from the server's cache (its memory goes once no page holds it)."""
+    MODELS.forget(model_id)
 
 
 def is_loaded(model_id: str) -> bool:

@@ -30,6 +30,7 @@ import streamlit as st
 
 from gptcore import GPTConfig, GPTModel, save_checkpoint, size_report
 from gptcore.checkpoints import SUFFIX
+from gptcore.footprint import training_bytes
 from gptcore.training import (
     TRAINING_PRESETS,
     EvalReport,
@@ -40,9 +41,10 @@ from gptcore.training import (
     train,
 )
 
+from .budget import MemoryRefusedError, Reservation
 from .catalog import CHECKPOINT_PREFIX, CHECKPOINTS_ENV, checkpoint_folder, refresh_checkpoints
-from .memory import format_bytes, memory_refusal
-from .traces import PAGE_THREADS, computing
+from .memory import MEMORY_BUDGET, format_bytes, memory_refusal
+from .turns import PAGE_THREADS, computing
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +144,6 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def training_bytes(cfg: GPTConfig, batch_size: int, window: int) -> int:
-    """Roughly the memory a run needs: the trained copy, its gradients, AdamW's two averages, activations."""
-    parameters = size_report(cfg).parameters
-    per_token = 3 * cfg.vocab_size + cfg.n_layers * (16 * cfg.emb_dim + 3 * cfg.n_heads * window)
-    return 4 * (4 * parameters + batch_size * window * per_token)
-
-
 def preset_description(name: str) -> str:
     cfg = TRAINING_PRESETS[name]
     parameters = size_report(cfg).parameters
@@ -173,7 +168,8 @@ class TrainingRun:
     error: str | None = None  # for st.error when state is "failed"
     start_model_id: str | None = None  # the picker's id of the model the run started from (Compare's "before")
     checkpoint_id: str | None = None  # the picker's id of the trained model, once saved
-    needed_bytes: int = 0  # memory the run was expected to need when it started (training_bytes)
+    needed_bytes: int = 0  # memory the run reserved in the budget when it started (training_bytes)
+    reservation: Reservation | None = None  # given back when the run ends
     thread: threading.Thread | None = None
     _steps: list[StepReport] = field(default_factory=list)
     _evaluations: list[EvalReport] = field(default_factory=list)
@@ -191,6 +187,8 @@ class TrainingRun:
             self._step_times.append(time.monotonic())
             if self.state == "starting":
                 self.state = "running"
+                if self.reservation is not None:
+                    self.reservation.settle()  # the model, optimizer and a batch are in memory now
 
     def add_evaluation(self, report: EvalReport) -> None:
         """on_eval (runs in the training thread)."""
@@ -313,10 +311,6 @@ class TrainingRegistry:
     def running(self) -> list[TrainingRun]:
         return [run for run in list(self._runs.values()) if run.running]
 
-    def reserved_bytes(self) -> int:
-        """Memory the runs still going were expected to need when they started."""
-        return sum(run.needed_bytes for run in self.running())
-
     def full_message(self) -> str | None:
         """Why no run can start now (every slot is taken), or None."""
         busy = self.running()
@@ -360,15 +354,20 @@ class TrainingRegistry:
             if full:
                 raise TrainingRefusedError(full)
             name = f"a new model ({preset})" if preset is not None else base_name or "the loaded model"
-            # Checked again here, under the lock, counting the runs already going: the page's own check
-            # happens when it is drawn, so two students pressing Start together could both pass it.
             cfg = TRAINING_PRESETS[preset] if preset is not None else base_model.cfg
             window = settings.context_length or cfg.context_length
-            refused = training_refusal(cfg, settings.batch_size, window, name, held_by_others=self.reserved_bytes())
+            refused = training_refusal(cfg, settings.batch_size, window, name)
             if refused:
                 raise TrainingRefusedError(refused)
+            # The page's check happens when it is drawn, so two students pressing Start together could
+            # both pass it: the run's memory is reserved here, and held until the run ends.
             needed = training_bytes(cfg, settings.batch_size, window)
+            try:
+                reservation = MEMORY_BUDGET.reserve(needed, f"Training {name}")
+            except MemoryRefusedError as short:
+                raise TrainingRefusedError(f"{short} {TRAINING_ADVICE}") from None
             run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id, needed_bytes=needed)
+            run.reservation = reservation
             run.thread = threading.Thread(
                 target=self._run,
                 args=(run, text, preset, base_model, folder),
@@ -434,6 +433,8 @@ class TrainingRegistry:
             run.state = "failed"
         finally:
             run.finished_at = time.monotonic()
+            if run.reservation is not None:
+                run.reservation.release()
 
     @staticmethod
     def _save_start(model: GPTModel, preset: str, seed: int, folder: Path) -> str | None:
@@ -467,10 +468,13 @@ def session_run() -> TrainingRun | None:
     return training_registry().get(session_run_id())
 
 
-def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str, held_by_others: int = 0) -> str | None:
-    """Why a run of this model cannot start here (too big to train, or not enough memory), or None.
+TRAINING_ADVICE = "Try a smaller batch or model, or try again once others have finished."
 
-    ``held_by_others``: memory that runs already going will still take, counted as if it were in use.
+
+def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str) -> str | None:
+    """Why a run of this model cannot start here (too big to train, or no room in the memory budget), or None.
+
+    The runs already going hold their memory in the budget, so they are counted.
     """
     parameters = size_report(cfg).parameters
     if parameters > MAX_FINE_TUNE_PARAMETERS:
@@ -478,11 +482,8 @@ def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str, he
             f"{name} has {parameters / 1e6:,.0f}M parameters: too big to train on this server in class time. "
             "Pick GPT-2 124M or a smaller model in the sidebar, or start from a new model."
         )
-    refused = memory_refusal(f"Training {name}", training_bytes(cfg, batch_size, window) + held_by_others)
-    if not refused:
-        return None
-    held = f" (the training runs already going hold about {format_bytes(held_by_others)})" if held_by_others else ""
-    return refused.replace("Pick a smaller model", "Try a smaller batch or model") + held
+    refused = memory_refusal(f"Training {name}", training_bytes(cfg, batch_size, window))
+    return refused and refused.replace("Pick a smaller model, or try again once others have finished.", TRAINING_ADVICE)
 
 
 def compare_before_and_after(run: TrainingRun) -> None:

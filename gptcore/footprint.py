@@ -1,0 +1,97 @@
+"""How much memory each piece of work on a GPTModel takes at its peak, from its config and token count.
+
+One place for every estimate the app's memory budget reserves before the work starts. Each is
+float32 bytes counted from the tensors the work creates, calibrated against peaks measured on
+GPT-2 124M with the app's allocator settings (ui/memory.py: large blocks go back to the system when
+freed), and tests/test_footprint.py checks them within 25% at three prompt lengths.
+
+Shorthand in the comments: T tokens, L layers, H heads, d = emb_dim, V = vocab_size.
+"""
+
+from __future__ import annotations
+
+from .config import GPTConfig
+from .lens import LENS_CHUNK
+from .stats import memory_to_load, size_report
+
+FLOAT32 = 4
+GENERATION_WORKSPACE = 8 * 2**20  # what generating allocates however short the prompt (buffers, allocator slack)
+
+
+def trace_bytes(cfg: GPTConfig, num_tokens: int) -> int:
+    """A Trace of ``num_tokens`` tokens, which is also the forward pass's peak: what it keeps is most of it.
+
+    Per layer it keeps the scores (H, T, T) and eleven (T, d)-wide arrays (seven d-wide streams and the
+    4d-wide GELU output); besides, four (T, d) embeddings and norms, and the logits (T, V).
+    """
+    cfg = GPTConfig.coerce(cfg)
+    n_tokens = min(num_tokens, cfg.context_length)
+    scores = cfg.n_layers * cfg.n_heads * n_tokens**2
+    streams = cfg.n_layers * n_tokens * 11 * cfg.emb_dim + 4 * n_tokens * cfg.emb_dim
+    logits = n_tokens * cfg.vocab_size
+    return FLOAT32 * (scores + streams + logits)
+
+
+def logit_lens_bytes(cfg: GPTConfig, num_tokens: int) -> int:
+    """One place of the logit lens: the output head runs over LENS_CHUNK positions at a time.
+
+    About two and a half (chunk, V) blocks are alive at once: the logits, their exponentials inside
+    logsumexp, and the final norm's output on its way to the head.
+    """
+    cfg = GPTConfig.coerce(cfg)
+    chunk = min(num_tokens, cfg.context_length, LENS_CHUNK)
+    return int(FLOAT32 * 2.5 * chunk * cfg.vocab_size)
+
+
+def gradient_bytes(cfg: GPTConfig, num_tokens: int) -> int:
+    """One backward pass over the prompt (the Residual page's gradient norms).
+
+    A gradient for every parameter; autograd keeps about two (H, T, T) attention maps per layer
+    (scores, pattern) and about twelve d-wide activations per layer and token; the loss keeps the
+    logits and their softmax, two (T, V) blocks.
+    """
+    cfg = GPTConfig.coerce(cfg)
+    n_tokens = min(num_tokens, cfg.context_length)
+    parameters = size_report(cfg).parameters
+    attention = 2 * cfg.n_layers * cfg.n_heads * n_tokens**2
+    activations = n_tokens * (12 * cfg.n_layers * cfg.emb_dim + 2 * cfg.vocab_size)
+    return int(FLOAT32 * (parameters + attention + activations))
+
+
+def generation_bytes(cfg: GPTConfig, num_tokens: int, batch_size: int = 1) -> int:
+    """Generating up to ``num_tokens`` in all (prompt + new) for ``batch_size`` sequences.
+
+    The KV cache holds keys and values for every position of every layer: 2 L T d. Reading the
+    prompt in one pass makes one layer's attention maps at a time, about three (H, T, T) blocks, and
+    some fourteen d-wide blocks per token (queries, keys, values, the feed-forward's 4d). Past the
+    context, each new token reads the whole window again without a cache, which costs no more.
+    """
+    cfg = GPTConfig.coerce(cfg)
+    n_tokens = min(num_tokens, cfg.context_length)
+    cache = 2 * cfg.n_layers * n_tokens * cfg.emb_dim
+    prompt_pass = 3 * cfg.n_heads * n_tokens**2 + 14 * n_tokens * cfg.emb_dim
+    return FLOAT32 * batch_size * (cache + prompt_pass) + GENERATION_WORKSPACE
+
+
+def unit_embedding_bytes(cfg: GPTConfig) -> int:
+    """The token embedding matrix with unit rows, which the Tokens page keeps to find neighbours: V x d."""
+    cfg = GPTConfig.coerce(cfg)
+    return FLOAT32 * cfg.vocab_size * cfg.emb_dim
+
+
+def model_load_bytes(cfg: GPTConfig) -> int:
+    """Loading a model: the model itself and the largest tensor being read (stats.memory_to_load)."""
+    return memory_to_load(cfg)
+
+
+def model_bytes(cfg: GPTConfig) -> int:
+    """A loaded float32 model's parameters (the output head counted apart from the token embedding)."""
+    return FLOAT32 * size_report(GPTConfig.coerce(cfg)).parameters
+
+
+def training_bytes(cfg: GPTConfig, batch_size: int, window: int) -> int:
+    """A training run: the trained copy, its gradients, AdamW's two averages, and a batch's activations."""
+    cfg = GPTConfig.coerce(cfg)
+    parameters = size_report(cfg).parameters
+    per_token = 3 * cfg.vocab_size + cfg.n_layers * (16 * cfg.emb_dim + 3 * cfg.n_heads * window)
+    return FLOAT32 * (4 * parameters + batch_size * window * per_token)

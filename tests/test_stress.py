@@ -1,0 +1,27 @@
+"""A small class pastes long texts at once into a server with a low memory budget: it must hold.
+
+Six websocket sessions (bench/bench_stress.py), each with its own ~1,000-token prompt, visit
+Tokens, Attention, Residual stream and Generate on the book's 124M model, in a server whose
+budget (2.5 GB) holds the model and one long trace at a time. The backward passes of the Residual
+page never fit it. The server must survive, every session must end with its pages or a clear
+message (no dropped connection, no exception), and its memory must stay within the budget + 10%.
+"""
+
+from bench.bench_stress import run_stress
+
+BUDGET_BYTES = 2_500_000_000
+PAGES = ["tokens", "attention", "residual", "generate"]
+
+
+def test_long_prompts_at_once_under_a_low_budget_get_their_pages_or_a_clear_message(tmp_path):
+    report = run_stress(6, budget=str(BUDGET_BYTES), pages=PAGES, log_path=tmp_path / "server.log")
+    details = {s["word"]: s["pages"] for s in report["sessions_detail"]}
+    assert report["survived"], (tmp_path / "server.log").read_text()[-3000:]
+    assert report["prompt_tokens"] > 900
+    assert report["failed"] == 0, details
+    assert report["completed"] + report["clear_message"] == 6
+    # A backward pass over 1,000 tokens needs more than the whole budget: every Residual page says so.
+    assert all(pages["residual"] == "message" for pages in details.values()), details
+    assert all(pages["attention"] == "ok" for pages in details.values()), details
+    assert report["peak_rss_gb"] * 1e9 <= 1.1 * BUDGET_BYTES, report["peak_rss_gb"]
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
