@@ -31,7 +31,14 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.exceptions import ConnectionClosed
 
 from bench.appserver import resident_bytes, running_server
-from bench.bench_class import WORDS, SessionError, StreamlitClient, percentile, shows_token
+from bench.bench_class import (
+    WORDS,
+    SessionError,
+    StreamlitClient,
+    expected_generations,
+    percentile,
+    shows_token,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAGES = ["tokens", "attention", "layernorm", "feedforward", "residual", "generate"]
@@ -129,12 +136,6 @@ class MemorySampler:
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def expected_generations(prompts: Sequence[str], model_id: str) -> dict[str, str]:
-    from bench.bench_class import expected_generations as expected
-
-    return expected(prompts, model_id)
 
 
 def run_stress(
