@@ -23,6 +23,7 @@ import random
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +45,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PAGES = ["tokens", "attention", "layernorm", "feedforward", "residual", "generate"]
 NEW_TOKENS = 20  # the Generate page's default
 # What the app says when it cannot serve a page now: out of memory budget, or too long a queue.
-CLEAR_MESSAGES = (b"needs about", b"The server is busy", b"try again")
+# The clear messages a page may end with, and the kind of each, reported as "message: <kind>"
+CLEAR_MESSAGES = {b"needs about": "memory", b"The server is busy": "busy", b"try again": "try again"}
 # fmt: off
 FILLER = [
     "the", "a", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from",
@@ -66,7 +68,7 @@ class StressSession:
     prompt: str
     word: str
     expected: str | None  # the text Generate should write; None: not checked
-    pages: dict[str, str] = field(default_factory=dict)  # page -> "ok", "message" or "failed: why"
+    pages: dict[str, str] = field(default_factory=dict)  # page -> "ok", "message: kind" or "failed: why"
     seconds: float = 0.0
 
     @property
@@ -79,8 +81,9 @@ class StressSession:
 
 def page_outcome(page: str, payloads: list[bytes], session: StressSession) -> str:
     everything = b"".join(payloads)
-    if any(message in everything for message in CLEAR_MESSAGES):
-        return "message"
+    for message, kind in CLEAR_MESSAGES.items():
+        if message in everything:
+            return f"message: {kind}"
     if page == "attention" and not shows_token(session.word, everything):
         return "failed: the Attention page did not show the student's own last token"
     if page == "generate" and session.expected is not None and html.escape(session.expected).encode() not in everything:
@@ -188,6 +191,7 @@ def run_stress(
         "peak_within_budget_plus_10_percent": sampler.peak <= 1.1 * limit,
         "rss_end_gb": rss_end / 1e9,
         "survived": survived,
+        "messages": dict(Counter(result for s in students for result in s.pages.values() if result != "ok")),
         "sessions_detail": [asdict(s) | {"outcome": s.outcome} for s in students],
     }
 
@@ -214,6 +218,7 @@ def main() -> None:
         f"({report['peak_rss_gb'] / report['budget_gb']:.0%} of the budget); "
         f"server {'survived' if report['survived'] else 'DIED'}"
     )
+    print(f"  page outcomes other than ok: {report['messages']}")
     for s in report["sessions_detail"]:
         if s["outcome"] != "completed":
             print(f"  {s['word']}: {s['pages']}")

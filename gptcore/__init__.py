@@ -4,6 +4,7 @@ It never imports Streamlit: the app's pages read its results, as NumPy arrays, a
 """
 
 from .attention import KVCache, MultiHeadAttention
+from .batching import BatchKVCache, DecodeBatch, trace_batch
 from .checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
 from .generation import Candidate, Step, generate, generate_steps, generate_text_simple
@@ -32,7 +33,9 @@ __all__ = [
     "GPT_CONFIG_124M",
     "PRESETS",
     "TRAINING_PRESETS",
+    "BatchKVCache",
     "Candidate",
+    "DecodeBatch",
     "EvalReport",
     "ExampleDeepNeuralNetwork",
     "FeedForward",
@@ -77,5 +80,6 @@ __all__ = [
     "token_label",
     "token_labels",
     "trace",
+    "trace_batch",
     "train",
 ]

@@ -14,6 +14,10 @@ class KVCache:
     With it, generation feeds only the newest token through the model: each block computes that
     token's query, key and value and attends to the stored keys and values. Buffers are allocated
     once, at the most positions the run can reach, so appending is a copy, not a reallocation.
+
+    The model asks a cache three things, so other caches (gptcore.batching's, one row per
+    sequence) can stand in for it: the new tokens' ``positions``, which stored keys each new
+    query must not see (``hidden_keys``), and to ``advance`` past the new tokens.
     """
 
     def __init__(self, n_layers: int, capacity: int) -> None:
@@ -33,6 +37,42 @@ class KVCache:
         self._keys[layer][:, :, self.length : end] = keys
         self._values[layer][:, :, self.length : end] = values
         return self._keys[layer][:, :, :end], self._values[layer][:, :, :end]
+
+    def positions(self, num_new: int, device: torch.device) -> torch.Tensor:
+        """(T_new,) absolute positions of the tokens about to be fed."""
+        return torch.arange(self.length, self.length + num_new, device=device)
+
+    def hidden_keys(self, num_new: int, device: torch.device) -> torch.Tensor:
+        """(T_new, T_total) True where a new token's query may not see a key: the causal mask."""
+        return causal_mask(num_new, self.length + num_new, self.length, device)
+
+    def advance(self, num_new: int) -> None:
+        self.length += num_new
+
+
+def causal_mask(num_tokens: int, total: int, start: int, device: torch.device | None = None) -> torch.Tensor:
+    """(T, T_total) True above the shifted diagonal: the query at position start + i may not see later keys."""
+    return torch.ones(num_tokens, total, dtype=torch.bool, device=device).triu(start + 1)
+
+
+def scaled_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """q.k / sqrt(head_dim): (..., T, head_dim) and (..., T_total, head_dim) -> (..., T, T_total).
+
+    Scaling the queries before the product gives the same numbers (bit for bit when head_dim is a
+    power of 4, as in GPT-2) with far less work on long prompts.
+    """
+    return (queries / keys.shape[-1] ** 0.5) @ keys.transpose(-2, -1)
+
+
+def causal_scores(queries: torch.Tensor, keys: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Scaled scores with -inf where the causal mask hides a key: (..., T, T_total).
+
+    queries are the new tokens, the first at absolute position ``start``; keys are every token so
+    far. A Trace calls this on the queries and keys it kept, so its scores are the forward pass's,
+    bit for bit.
+    """
+    hidden = causal_mask(queries.shape[-2], keys.shape[-2], start, queries.device)
+    return scaled_scores(queries, keys).masked_fill(hidden, -torch.inf)
 
 
 class MultiHeadAttention(nn.Module):
@@ -57,6 +97,8 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # mixes the heads' outputs back together
         self.dropout = nn.Dropout(dropout)
+        self.hook_queries = HookPoint()  # (b, n_heads, T, head_dim) the new tokens' queries
+        self.hook_keys = HookPoint()  # (b, n_heads, T, head_dim) the new tokens' keys
         self.hook_scores = HookPoint()  # (b, n_heads, T, T_total) scaled, masked, before softmax
         self.hook_weights = HookPoint()  # (b, n_heads, T, T_total) the attention pattern
 
@@ -67,21 +109,16 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         b, num_tokens, _ = x.shape
-        queries = self._split_heads(self.W_query(x))
-        keys = self._split_heads(self.W_key(x))
+        queries = self.hook_queries(self._split_heads(self.W_query(x)))
+        keys = self.hook_keys(self._split_heads(self.W_key(x)))
         values = self._split_heads(self.W_value(x))
-        start = 0  # absolute position of the first new token
-        if cache is not None:
-            start = cache.length
+        if cache is None:
+            hidden = causal_mask(num_tokens, num_tokens, 0, x.device)  # (T, T)
+        else:
+            hidden = cache.hidden_keys(num_tokens, x.device)  # (T, T_total), or one mask per sequence
             keys, values = cache.update(layer, keys, values)  # (b, n_heads, T_total, head_dim)
-        total = keys.shape[2]
-
-        # Scores q.k / sqrt(head_dim). Scaling the queries before the product gives the same numbers
-        # (bit for bit when head_dim is a power of 4, as in GPT-2) with far less work on long prompts.
-        attn_scores = (queries / keys.shape[-1] ** 0.5) @ keys.transpose(2, 3)  # (b, n_heads, T, T_total)
-        # Causal mask: the query at position start + i may not see keys after it.
-        causal_mask = torch.ones(num_tokens, total, dtype=torch.bool, device=x.device).triu(start + 1)
-        attn_scores = self.hook_scores(attn_scores.masked_fill(causal_mask, -torch.inf))
+        attn_scores = scaled_scores(queries, keys).masked_fill(hidden, -torch.inf)  # (b, n_heads, T, T_total)
+        attn_scores = self.hook_scores(attn_scores)
         attn_weights = self.hook_weights(torch.softmax(attn_scores, dim=-1))
         attn_weights = self.dropout(attn_weights)
 

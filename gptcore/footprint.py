@@ -19,17 +19,19 @@ GENERATION_WORKSPACE = 8 * 2**20  # what generating allocates however short the 
 
 
 def trace_bytes(cfg: GPTConfig, num_tokens: int) -> int:
-    """A Trace of ``num_tokens`` tokens, which is also the forward pass's peak: what it keeps is most of it.
+    """A Trace of ``num_tokens`` tokens, and the forward pass's peak while making it.
 
-    Per layer it keeps the scores (H, T, T) and eleven (T, d)-wide arrays (seven d-wide streams and the
-    4d-wide GELU output); besides, four (T, d) embeddings and norms, and the logits (T, V).
+    Per layer it keeps thirteen (T, d)-wide arrays: seven d-wide streams, the queries and keys, and
+    the 4d-wide GELU output; besides, four (T, d) embeddings and norms, and the last position's
+    logits (V). The attention maps are not kept, but one layer's scores and pattern (H, T, T) exist
+    during the pass.
     """
     cfg = GPTConfig.coerce(cfg)
     n_tokens = min(num_tokens, cfg.context_length)
-    scores = cfg.n_layers * cfg.n_heads * n_tokens**2
-    streams = cfg.n_layers * n_tokens * 11 * cfg.emb_dim + 4 * n_tokens * cfg.emb_dim
-    logits = n_tokens * cfg.vocab_size
-    return FLOAT32 * (scores + streams + logits)
+    streams = cfg.n_layers * n_tokens * 13 * cfg.emb_dim + 4 * n_tokens * cfg.emb_dim
+    logits = cfg.vocab_size
+    one_layer_maps = 2 * cfg.n_heads * n_tokens**2
+    return FLOAT32 * (streams + logits + one_layer_maps)
 
 
 def logit_lens_bytes(cfg: GPTConfig, num_tokens: int) -> int:

@@ -219,19 +219,22 @@ def generate_steps(
         raise ValueError(f"num_candidates must be at least 1, got {num_candidates}")
     sampled = _sample(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id, seed)
     for index, (probs, idx_next) in enumerate(sampled):
-        dist = probs[0]  # (vocab,) the one sequence
-        top = torch.topk(dist, min(num_candidates, dist.shape[-1]))
-        token_id = int(idx_next)
-        chosen_prob = dist[token_id]
-        yield Step(
-            index=index,
-            token_id=token_id,
-            prob=float(chosen_prob),
-            rank=int((dist > chosen_prob).sum()) + 1,
-            candidates=tuple(
-                Candidate(int(i), float(p)) for i, p in zip(top.indices.tolist(), top.values.tolist(), strict=True)
-            ),
-        )
+        yield step_of(index, probs[0], int(idx_next), num_candidates)
+
+
+def step_of(index: int, dist: torch.Tensor, token_id: int, num_candidates: int) -> Step:
+    """The Step for a token chosen from ``dist`` (vocab,): its probability, rank and the top candidates."""
+    top = torch.topk(dist, min(num_candidates, dist.shape[-1]))
+    chosen_prob = dist[token_id]
+    return Step(
+        index=index,
+        token_id=token_id,
+        prob=float(chosen_prob),
+        rank=int((dist > chosen_prob).sum()) + 1,
+        candidates=tuple(
+            Candidate(int(i), float(p)) for i, p in zip(top.indices.tolist(), top.values.tolist(), strict=True)
+        ),
+    )
 
 
 # Tables for the Generate page.

@@ -100,10 +100,13 @@ def logit_lens(
     trace: Trace,
     k: int = 5,
     step: Callable[[], AbstractContextManager[object]] | None = None,
+    positions: slice = slice(None),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k next-token ids and probabilities that each place in the residual stream would give.
 
-    Returns ``(ids, probs)``, both (L + 1, T, k), most likely first. The last place is exactly
+    Returns ``(ids, probs)``, both (L + 1, P, k), most likely first, for the P prompt positions in
+    ``positions`` (all T by default: each position costs a full output-head product per place, so a
+    page showing a window of a long prompt reads only that window). The last place is exactly
     the model's own prediction (the trace's logits). ``step``, when given, is called once per
     place and each place is read inside the context manager it returns: pass e.g. the app's
     compute lock, so that other users get turns at the model between places.
@@ -119,7 +122,7 @@ def logit_lens(
     places = []
     for place in range(n_layers + 1):
         with step() if step is not None else nullcontext():
-            places.append(lens_top_k(model, residual_place(trace, place), k))
+            places.append(lens_top_k(model, residual_place(trace, place)[positions], k))
     return np.stack([ids for ids, _ in places]), np.stack([probs for _, probs in places])
 
 

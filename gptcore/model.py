@@ -30,6 +30,22 @@ def _store_linear_weights_input_major(model: nn.Module) -> None:
                 module.weight.data = module.weight.data.t().contiguous().t()
 
 
+def vocab_logits(head_weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """The output head's product: (b, T, emb_dim) -> (b, T, vocab) logits, with head_weight (vocab, emb_dim).
+
+    For many positions at once, CPUs multiply faster as (vocab, emb_dim) @ (emb_dim, positions)
+    (measured ~25% at 64-1024 positions), so the head is applied in that order and the result
+    handed back transposed; for a few positions the ordinary order is faster. A Trace calls this
+    too, so the logits it computes when asked are the forward pass's, bit for bit.
+    """
+    b, num_tokens, emb_dim = hidden.shape
+    if b * num_tokens < 16:
+        return nn.functional.linear(hidden, head_weight)
+    flat = hidden.reshape(b * num_tokens, emb_dim)
+    logits_t = head_weight @ flat.T  # (vocab, b * T)
+    return logits_t.T.unflatten(0, (b, num_tokens))  # (b, T, vocab), a transposed view
+
+
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm block: x + Attention(Norm(x)), then x + FeedForward(Norm(x))."""
 
@@ -111,17 +127,20 @@ class GPTModel(nn.Module):
         self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True
     ) -> torch.Tensor:
         """Everything before the output head: (b, T) token ids -> (b, T, emb_dim) normalised vectors."""
-        start = cache.length if cache is not None else 0
-        self.check_token_ids(in_idx, start)
+        self.check_token_ids(in_idx)
         num_tokens = in_idx.shape[1]
+        if cache is None:
+            positions = torch.arange(num_tokens, device=in_idx.device)  # (T,)
+        else:
+            positions = cache.positions(num_tokens, in_idx.device)  # (T,), or (b, T): one row per sequence
+            self.check_token_ids(in_idx, int(positions.max()) + 1 - num_tokens)  # the cache's positions fit too
         tok_embeds = self.hook_tok_emb(self.tok_emb(in_idx))  # (b, T, emb_dim)
-        positions = torch.arange(start, start + num_tokens, device=in_idx.device)
         pos_embeds = self.hook_pos_emb(self.pos_emb(positions))  # (T, emb_dim), broadcast over b
         x = self.drop_emb(self.hook_embed(tok_embeds + pos_embeds))
         for layer, block in enumerate(self.trf_blocks):
             x = block(x, cache, layer, use_shortcut)
         if cache is not None:
-            cache.length += num_tokens
+            cache.advance(num_tokens)
         return self.final_norm(x)
 
     def forward(self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True) -> torch.Tensor:
@@ -129,18 +148,8 @@ class GPTModel(nn.Module):
         return self.project_to_vocab(self.hidden_states(in_idx, cache, use_shortcut))
 
     def project_to_vocab(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The output head: (b, T, emb_dim) -> (b, T, vocab) logits; the same as self.out_head(hidden).
-
-        For many positions at once, CPUs multiply faster as (vocab, emb_dim) @ (emb_dim, positions)
-        (measured ~25% at 64-1024 positions), so the head is applied in that order and the result
-        handed back transposed; for a few positions the ordinary order is faster.
-        """
-        b, num_tokens, emb_dim = hidden.shape
-        if b * num_tokens < 16:
-            return self.out_head(hidden)
-        flat = hidden.reshape(b * num_tokens, emb_dim)
-        logits_t = self.out_head.weight @ flat.T  # (vocab, b * T)
-        return logits_t.T.unflatten(0, (b, num_tokens))  # (b, T, vocab), a transposed view
+        """The output head: (b, T, emb_dim) -> (b, T, vocab) logits; the same as self.out_head(hidden)."""
+        return vocab_logits(self.out_head.weight, hidden)
 
     def new_cache(self, capacity: int | None = None) -> KVCache:
         """An empty KV cache for up to ``capacity`` positions (default: the whole context)."""

@@ -8,20 +8,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .attention import causal_scores
 from .hooks import Recorder, recording
-from .model import GPTModel
+from .model import GPTModel, vocab_logits
 
 # Per-layer Trace fields -> hook point inside each block (trf_blocks.<layer>.<hook>), with shapes.
-# attn_weights is the one field not stored: a trace keeps the scores and applies the same softmax
-# when a layer's pattern is asked for, which gives the forward pass's weights bit for bit and
-# halves the memory of a long prompt (a 1024-token trace of GPT-2 124M: 600 MB less).
+# The two attention maps, attn_scores and attn_weights, are not stored: they are (H, T, T) per layer,
+# more than all the rest of a long prompt's trace. A trace keeps each layer's queries and keys
+# instead and recomputes a layer's scores and pattern when asked, with the forward pass's own
+# function, so they are the forward pass's numbers bit for bit (a 1024-token trace of GPT-2 124M:
+# 1.2 GB -> 0.7 GB).
 LAYER_FIELDS = {
     "resid_pre": "hook_resid_pre",  # (T, d) residual stream entering the block
     "norm1_mean": "norm1.hook_mean",  # (T,) mean of each token's vector entering norm1
     "norm1_var": "norm1.hook_var",  # (T,) its (biased) variance
     "norm1_out": "norm1.hook_out",  # (T, d) norm1's output
-    "attn_scores": "att.hook_scores",  # (H, T, T) scaled scores, -inf above the diagonal (causal mask)
-    "attn_weights": "att.hook_weights",  # (H, T, T) the attention pattern; each row sums to 1 (derived, see below)
+    "attn_queries": "att.hook_queries",  # (H, T, head_dim) each head's query vectors
+    "attn_keys": "att.hook_keys",  # (H, T, head_dim) each head's key vectors
+    "attn_scores": "att.hook_scores",  # (H, T, T) scaled scores, -inf above the diagonal (derived)
+    "attn_weights": "att.hook_weights",  # (H, T, T) the attention pattern; each row sums to 1 (derived)
     "attn_out": "hook_attn_out",  # (T, d) what attention adds to the stream
     "resid_mid": "hook_resid_mid",  # (T, d) the stream after the attention shortcut
     "norm2_mean": "norm2.hook_mean",  # (T,)
@@ -31,6 +36,7 @@ LAYER_FIELDS = {
     "ff_out": "hook_ff_out",  # (T, d) what the feed-forward adds to the stream
     "resid_post": "hook_resid_post",  # (T, d) the stream leaving the block
 }
+DERIVED_FIELDS = ("attn_scores", "attn_weights")  # recomputed from attn_queries and attn_keys on demand
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +47,8 @@ class Trace:
     ``trace.resid_pre`` is (L, T, d), ``trace.attn_weights`` is (L, H, T, T). Those stacks are
     built on first use; ``trace.layer(field, i)`` and ``trace.attention(i)`` read one layer
     without building them. All arrays are read-only, so one Trace can be shared safely.
-    ``layers`` holds every field but attn_weights, which ``layer()`` derives from attn_scores.
+    ``layers`` holds every field but the DERIVED_FIELDS, which ``layer()`` recomputes from the
+    layer's queries and keys.
     """
 
     token_ids: np.ndarray  # (T,) the ids that were fed in (after cropping)
@@ -49,13 +56,27 @@ class Trace:
     tok_emb: np.ndarray  # (T, d) token embeddings
     pos_emb: np.ndarray  # (T, d) position embeddings
     embeddings: np.ndarray  # (T, d) their sum: the residual stream entering block 0
-    layers: dict[str, list[np.ndarray]]  # LAYER_FIELDS name (but attn_weights) -> one array per layer
+    layers: dict[str, list[np.ndarray]]  # LAYER_FIELDS name (but DERIVED_FIELDS) -> one array per layer
     final_norm_mean: np.ndarray  # (T,)
     final_norm_var: np.ndarray  # (T,)
     final_norm_out: np.ndarray  # (T, d) the vectors the output head turns into logits
-    logits: np.ndarray  # (T, vocab) next-token logits at every position
-    _score_tensors: list[torch.Tensor] = field(default_factory=list, repr=False)  # attn_scores' own memory
+    last_logits: np.ndarray  # (vocab,) the prediction after the last token (``logits`` has every position)
+    # The output head's (vocab, d) weight, shared with the model, not copied: the logits of every
+    # position, (T, vocab), are 200 MB for a 1,000-token prompt and pages need only the last.
+    _head_weight: torch.Tensor = field(default=None, repr=False)
+    # Per layer, the (1, H, T, head_dim) query and key tensors the forward pass multiplied (the same
+    # memory as layers["attn_queries"] and ["attn_keys"]): recomputing with them repeats its product exactly.
+    _query_key_tensors: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list, repr=False)
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """(T, vocab) next-token logits at every position, computed on first use (the forward pass's numbers)."""
+        if "logits" not in self._stacked:
+            hidden = torch.from_numpy(np.array(self.final_norm_out))[None]  # (1, T, d); a copy, as traces are read-only
+            with torch.no_grad():
+                self._stacked["logits"] = _read_only(vocab_logits(self._head_weight, hidden)[0].numpy())
+        return self._stacked["logits"]
 
     def __getattr__(self, name: str) -> np.ndarray:
         # Only called for names that are not regular attributes: the stacked per-layer fields.
@@ -71,17 +92,17 @@ class Trace:
 
     @property
     def n_layers(self) -> int:
-        return len(self.layers["attn_scores"])
+        return len(self.layers["attn_queries"])
 
     @property
     def n_heads(self) -> int:
-        return self.layers["attn_scores"][0].shape[0]
+        return self.layers["attn_queries"][0].shape[0]
 
     @property
     def nbytes(self) -> int:
-        """Memory the trace holds: every array it keeps and the scores behind its attention patterns."""
+        """Memory the trace holds: every array it keeps (attention maps are recomputed, not kept)."""
         arrays = [self.token_ids, self.tok_emb, self.pos_emb, self.embeddings, self.final_norm_mean]
-        arrays += [self.final_norm_var, self.final_norm_out, self.logits, *self._stacked.values()]
+        arrays += [self.final_norm_var, self.final_norm_out, self.last_logits, *self._stacked.values()]
         arrays += [array for per_layer in self.layers.values() for array in per_layer]
         # One block's resid_post is the next block's resid_pre: count memory shared by two fields once.
         return sum({array.__array_interface__["data"][0]: array.nbytes for array in arrays}.values())
@@ -92,8 +113,9 @@ class Trace:
             raise ValueError(f"unknown per-layer field {name!r}; choose from {sorted(LAYER_FIELDS)}")
         if not -self.n_layers <= layer < self.n_layers:
             raise ValueError(f"layer {layer} does not exist; this model has layers 0..{self.n_layers - 1}")
-        if name == "attn_weights":
-            return _attention_pattern(self._score_tensors[layer])
+        if name in DERIVED_FIELDS:
+            scores = causal_scores(*self._query_key_tensors[layer])[0]  # (H, T, T)
+            return _read_only((torch.softmax(scores, dim=-1) if name == "attn_weights" else scores).numpy())
         return self.layers[name][layer]
 
     def attention(self, layer: int) -> np.ndarray:
@@ -101,11 +123,16 @@ class Trace:
         return self.layer("attn_weights", layer)
 
     def attention_head(self, layer: int, head: int) -> np.ndarray:
-        """(T, T) one head's pattern: the softmax of that head's scores only, the same numbers as attention()."""
+        """(T, T) one head's pattern, computed from that head's queries and keys only: the same numbers
+        as attention(layer)[head] for a twelfth of the work."""
         if not -self.n_heads <= head < self.n_heads:
             raise ValueError(f"head {head} does not exist; this model has heads 0..{self.n_heads - 1}")
-        self.layer("attn_scores", layer)  # checks the layer
-        return _attention_pattern(self._score_tensors[layer][head])
+        self.layer("attn_queries", layer)  # checks the layer
+        queries, keys = self._query_key_tensors[layer]
+        head = head % self.n_heads
+        one_head = slice(head, head + 1)  # keep the head axis: (1, 1, T, head_dim)
+        scores = causal_scores(queries[:, one_head], keys[:, one_head])[0, 0]  # (T, T)
+        return _read_only(torch.softmax(scores, dim=-1).numpy())
 
     def scores(self, layer: int) -> np.ndarray:
         """(H, T, T) the scores before softmax, -inf where the causal mask hides a key."""
@@ -113,14 +140,12 @@ class Trace:
 
     def probabilities(self, position: int = -1) -> np.ndarray:
         """(vocab,) softmax of the logits at one position: the next-token distribution."""
-        logits = self.logits[position].astype(np.float64)
+        if not -self.num_tokens <= position < self.num_tokens:
+            raise ValueError(f"position {position} does not exist; the prompt has positions 0..{self.num_tokens - 1}")
+        last = position % self.num_tokens == self.num_tokens - 1
+        logits = (self.last_logits if last else self.logits[position]).astype(np.float64)
         exp = np.exp(logits - logits.max())
         return exp / exp.sum()
-
-
-def _attention_pattern(scores: torch.Tensor) -> np.ndarray:
-    """(H, T, T) softmax over keys of stored scores: the very operation attention runs in the forward pass."""
-    return _read_only(torch.softmax(scores, dim=-1).numpy())
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -149,35 +174,87 @@ def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor)
     Trace says how many were dropped. The model is not changed: nothing is registered on it, and
     only hook points running in this thread's context record into this trace.
     """
+    ids, n_cropped = cropped_token_ids(model, token_ids)
+    tensors, last_logits = record_forward(model, ids.unsqueeze(0), [len(ids)])  # a batch of one
+    return trace_of_row(model, tensors, last_logits, ids, n_cropped, row=0)
+
+
+def cropped_token_ids(
+    model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    """The ids a trace reads: the last context_length of them, and how many were dropped in front."""
     if model.training and model.cfg.drop_rate > 0:
         raise ValueError("the model is in training mode, so dropout would randomise the trace; call model.eval()")
     ids = as_token_ids(token_ids)
     n_cropped = max(0, len(ids) - model.cfg.context_length)
-    ids = ids[n_cropped:]
+    return ids[n_cropped:], n_cropped
 
-    stored = Recorder(keep=lambda name: not name.endswith(LAYER_FIELDS["attn_weights"]))
+
+def record_forward(
+    model: GPTModel, batch: torch.Tensor, lengths: list[int]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One forward pass of (b, T) ids recording every hook point but the derived attention maps.
+
+    Returns the recorded tensors and (b, vocab) logits after each row's last real token: the output
+    head is applied to that one position per row (a third of a long prompt's forward pass otherwise).
+    """
+    derived_hooks = tuple(LAYER_FIELDS[name] for name in DERIVED_FIELDS)
+    stored = Recorder(keep=lambda name: not name.endswith(derived_hooks))
     with torch.no_grad(), recording(stored) as recorder:
-        logits = model(ids.unsqueeze(0))  # (1, T, vocab)
-    tensors = recorder.tensors
+        hidden = model.hidden_states(batch)  # (b, T, d)
+        last = hidden[torch.arange(len(lengths)), torch.tensor(lengths) - 1]  # (b, d)
+        last_logits = model.out_head(last)  # (b, vocab)
+    return recorder.tensors, last_logits
+
+
+def trace_of_row(
+    model: GPTModel,
+    tensors: dict[str, torch.Tensor],
+    last_logits: torch.Tensor,
+    ids: torch.Tensor,
+    n_cropped: int,
+    row: int,
+) -> Trace:
+    """The Trace of one sequence in a recorded batch: its row, cut to its own len(ids) tokens.
+
+    A batch of one shares the recorded memory. A row of a larger batch is copied out, so each
+    Trace owns arrays sized to its sequence and holds nothing of the others' (or of the padding).
+    """
+    n_tokens = len(ids)
+    batched = last_logits.shape[0] > 1
+
+    def own(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.clone() if batched else tensor
 
     def get(name: str) -> np.ndarray:
-        return _read_only(tensors[name][0].numpy())  # drop the batch axis; shares memory, no copy
+        return _read_only(own(tensors[name][row, :n_tokens]).numpy())  # (T, ...) without the batch axis
 
     def per_layer(name: str) -> list[np.ndarray]:
         arrays = [get(f"trf_blocks.{layer}.{LAYER_FIELDS[name]}") for layer in range(model.cfg.n_layers)]
         # LayerNorm statistics keep a size-1 last axis for broadcasting: (T, 1) -> (T,)
         return [a[..., 0] for a in arrays] if name.endswith(("_mean", "_var")) else arrays
 
+    def heads(name: str, layer: int) -> torch.Tensor:
+        # (b, H, T_padded, head_dim) -> (1, H, T, head_dim): the shape the forward pass multiplied
+        return own(tensors[f"trf_blocks.{layer}.{LAYER_FIELDS[name]}"][row : row + 1, :, :n_tokens])
+
+    query_keys = [(heads("attn_queries", i), heads("attn_keys", i)) for i in range(model.cfg.n_layers)]
+    stored_apart = (*DERIVED_FIELDS, "attn_queries", "attn_keys")
+    layers = {name: per_layer(name) for name in LAYER_FIELDS if name not in stored_apart}
+    # The queries and keys arrays are views of the tensors scores are recomputed from: one copy in memory.
+    layers["attn_queries"] = [_read_only(queries[0].numpy()) for queries, _ in query_keys]
+    layers["attn_keys"] = [_read_only(keys[0].numpy()) for _, keys in query_keys]
     return Trace(
         token_ids=_read_only(ids.numpy()),
         n_cropped=n_cropped,
         tok_emb=get("hook_tok_emb"),
-        pos_emb=_read_only(tensors["hook_pos_emb"].numpy()),  # recorded without a batch axis
+        pos_emb=_read_only(own(tensors["hook_pos_emb"][:n_tokens]).numpy()),  # recorded without a batch axis
         embeddings=get("hook_embed"),
-        layers={name: per_layer(name) for name in LAYER_FIELDS if name != "attn_weights"},
+        layers=layers,
         final_norm_mean=get("final_norm.hook_mean")[..., 0],
         final_norm_var=get("final_norm.hook_var")[..., 0],
         final_norm_out=get("final_norm.hook_out"),
-        logits=_read_only(logits[0].numpy()),
-        _score_tensors=[tensors[f"trf_blocks.{i}.{LAYER_FIELDS['attn_scores']}"][0] for i in range(model.cfg.n_layers)],
+        last_logits=_read_only(own(last_logits[row]).numpy()),
+        _head_weight=model.out_head.weight.detach(),
+        _query_key_tensors=query_keys,
     )

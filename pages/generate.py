@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
 import ui
-from gptcore import Step, generate_steps
+from gptcore import Step
 from gptcore.footprint import generation_bytes
 from gptcore.generation import candidates_frame, split_generated_text, steps_frame
 
@@ -160,10 +159,12 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
         "settings": settings,
         "steps": steps,
     }
-    iterator = generate_steps(
+    # The class's generations run together: each step feeds every student's newest token in one pass.
+    job = ui.generation_job(
         model,
-        torch.tensor([prompt_ids]),  # (1, T); generate_steps crops it to the context itself
-        settings.max_new_tokens,
+        ui.current_model_id(),
+        tuple(prompt_ids),  # cropped to the context when it joins the batch
+        max_new_tokens=settings.max_new_tokens,
         context_size=model.cfg.context_length,
         temperature=0.0 if settings.greedy else settings.temperature,
         top_k=None if settings.greedy else settings.top_k,
@@ -177,22 +178,20 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
     # The KV cache lives from the first token to the last: its memory is reserved for the whole run.
     needed = generation_bytes(model.cfg, len(prompt_ids) + settings.max_new_tokens)
     with ui.reserving(needed, f"Writing {settings.max_new_tokens} tokens after {len(prompt_ids)}", wait_slot):
-        write_steps(iterator, steps, settings, shown_prompt, (wait_slot, progress_slot, text_slot, chart_slot))
+        iterator = ui.generated_steps(job, wait_slot)
+        try:
+            write_steps(iterator, steps, settings, shown_prompt, (wait_slot, progress_slot, text_slot, chart_slot))
+        finally:
+            iterator.close()  # a student who left mid-run takes their sequence out of the batch
     for slot in (wait_slot, progress_slot, text_slot, chart_slot):
         slot.empty()  # the finished view below replaces the live one
 
 
 def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: str, slots: tuple) -> None:
-    """Take the steps one turn at a time, drawing the text and (now and then) the step's chart as they come."""
-    wait_slot, progress_slot, text_slot, chart_slot = slots
+    """Draw the text and (now and then) the step's chart as the batch hands over each step."""
+    _, progress_slot, text_slot, chart_slot = slots
     last_chart_time = 0.0
-    while True:
-        # One step per turn, so other students' pages interleave with this run; in a busy class
-        # the place in the queue is shown in one slot above the text rather than a new one per token.
-        with ui.computing(wait_slot):
-            step = next(iterator, None)
-        if step is None:
-            break
+    for step in iterator:
         steps.append(step)
         _, generated_text = split_generated_text([], [s.token_id for s in steps])
         progress_slot.progress(
@@ -202,7 +201,7 @@ def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: s
         # Each new chart is a new element the browser must draw: at most a few per second stay readable.
         # Building one costs the server CPU time that waiting students need, so a busy class sees
         # fewer live charts (the finished view below has every step's chart).
-        if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S * (1 + ui.COMPUTE_QUEUE.waiting()):
+        if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S * (1 + ui.busy_sessions()):
             chart_slot.plotly_chart(step_figure(step), width="stretch", key=f"generate_live_chart_{step.index}")
             last_chart_time = time.monotonic()
 

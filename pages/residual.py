@@ -24,6 +24,7 @@ from gptcore.lens import (
 ui.ensure_app_frame()
 
 LENS_K = 5  # candidates per stream place in the logit lens
+GRADIENT_MAX_TOKENS = 256  # a backward pass's cost grows faster than the prompt; the picture by depth does not change
 MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narrow to print labels
 SETTING_COLOURS = {"shortcuts on": "#1f77b4", "shortcuts off": "#d62728"}
 
@@ -35,16 +36,19 @@ def cached_residual_norms(model_id: str, token_ids: tuple[int, ...], _trace: Tra
 
 
 @ui.cached
-def cached_logit_lens(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-    """logit_lens per (model id, token ids), one stream place per turn at the model (and its memory).
+def cached_logit_lens(
+    model_id: str, token_ids: tuple[int, ...], start: int, stop: int, _trace: Trace
+) -> tuple[np.ndarray, np.ndarray]:
+    """logit_lens of positions start..stop-1 per (model id, token ids), one stream place per turn at the model.
 
-    A long prompt on the 124M model takes tens of seconds in all; other sessions get turns between places.
+    Only the positions the heatmap shows are read: every position is a full output-head product at
+    each place (a 1,000-token prompt on the 124M model: 7 s for all, under 2 s for a 256-token window).
     """
     model = ui.get_model(model_id)
     step = functools.partial(
-        ui.computing, reserve=logit_lens_bytes(model.cfg, len(token_ids)), what="Reading the stream through the head"
+        ui.computing, reserve=logit_lens_bytes(model.cfg, stop - start), what="Reading the stream through the head"
     )
-    return logit_lens(model, _trace, k=LENS_K, step=step)  # (L + 1, T, k) each
+    return logit_lens(model, _trace, k=LENS_K, step=step, positions=slice(start, stop))  # (L + 1, P, k) each
 
 
 @ui.cached
@@ -127,16 +131,16 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
         "every earlier layer too, as if the model stopped there."
     )
     with st.spinner("Reading every layer through the output head…"):
-        ids, probs = cached_logit_lens(ui.current_model_id(), token_key(trace), trace)
-    top_labels = lens_top_labels(ids)  # (L + 1, T)
+        ids, probs = cached_logit_lens(ui.current_model_id(), token_key(trace), window.start, window.stop, trace)
+    top_labels = lens_top_labels(ids)  # (L + 1, P): the window's positions only
     shown = token_axis[window]
     show_cell_text = len(shown) <= MAX_CELL_TEXT_TOKENS
     heatmap = go.Figure(
         go.Heatmap(
-            z=probs[:, window, 0],
+            z=probs[:, :, 0],
             x=shown,
             y=streams,
-            text=top_labels[:, window],
+            text=top_labels,
             texttemplate="%{text}" if show_cell_text else None,
             textfont={"size": 10},
             colorscale="Blues",
@@ -152,17 +156,22 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
         "Each cell is the single most likely next token if the model read its prediction off that layer, "
         "after that column's token; darker blue means more confident. The bottom row is the model's real prediction."
         + ("" if show_cell_text else " Hover over a cell to see its token (the prompt is too long to print them).")
+        + (
+            ""
+            if len(shown) == trace.num_tokens
+            else f" The lens reads only the {len(shown)} tokens shown; move the slider above to read others."
+        )
     )
 
-    positions = list(range(trace.num_tokens))
+    positions = list(range(window.start, window.stop))
     position = st.selectbox(
         "Position to inspect",
         positions,
         index=len(positions) - 1,
-        format_func=token_axis.__getitem__,
+        format_func=ui.option_names(positions, token_axis.__getitem__),
         key="residual_lens_position",
     )
-    frame = lens_position_frame(ids, probs, position)
+    frame = lens_position_frame(ids, probs, position - window.start)
     wide = frame.assign(
         cell=[f"{t}  ({p * 100:.3g}%)" for t, p in zip(frame["token"], frame["probability"], strict=True)]
     )
@@ -173,12 +182,12 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
         # No token text in markdown: a token such as "**" or "$" would be formatted instead of shown.
         f"The {LENS_K} most likely next tokens after the chosen position, one row per layer, with probabilities."
     )
-    top_frame = pd.DataFrame(top_labels, columns=token_axis).assign(stream=streams).set_index("stream").reset_index()
+    top_frame = pd.DataFrame(top_labels, columns=shown).assign(stream=streams).set_index("stream").reset_index()
     left, middle, right = st.columns(3)
     with left:
         ui.csv_download(frame, f"logit_lens_position_{position}.csv", label="This position as CSV")
     with middle:
-        ui.csv_download(top_frame, "logit_lens_top1.csv", label="Every top-1 token as CSV", key="residual_lens_csv")
+        ui.csv_download(top_frame, "logit_lens_top1.csv", label="These top-1 tokens as CSV", key="residual_lens_csv")
     with right:
         ui.figure_download(heatmap, "logit_lens.html", key="residual_lens_html")
 
@@ -191,7 +200,7 @@ def log_line(frame: pd.DataFrame, column: str, title: str) -> go.Figure:
     return compact_layout(figure, height=360)
 
 
-def show_gradients(trace: Trace) -> None:
+def show_gradients(token_ids: tuple[int, ...]) -> None:
     st.subheader("Gradients with and without shortcut connections")
     st.markdown(
         "Training nudges every weight against the gradient of the loss: how wrong the model was about each "
@@ -200,14 +209,15 @@ def show_gradients(trace: Trace) -> None:
         "that is the **vanishing gradient** problem. Shortcut connections (adding a block's input to its "
         "output) give the gradient a direct path back."
     )
-    if trace.num_tokens < 2:
+    if len(token_ids) < 2:
         st.info(
             "The loss needs at least two tokens: one to read and one to predict. Add a word to the prompt "
             "to see the gradients."
         )
         return
+    gradient_tokens = token_ids[:GRADIENT_MAX_TOKENS]
     with st.spinner("Computing the loss and its gradients, with shortcuts on and off…"):
-        frame = cached_gradient_frame(ui.current_model_id(), token_key(trace))
+        frame = cached_gradient_frame(ui.current_model_id(), gradient_tokens)
     losses = frame.groupby("setting", sort=False)["loss"].first()
     metric_columns = st.columns(len(losses))
     for column, (setting, loss) in zip(metric_columns, losses.items(), strict=True):
@@ -228,6 +238,12 @@ def show_gradients(trace: Trace) -> None:
         "Block 0 is nearest the input, so its gradient has travelled furthest. This GPT normalises the stream "
         "before each sublayer, which keeps gradients from fading as fast as in the toy network below."
     )
+    if len(gradient_tokens) < len(token_ids):
+        st.caption(
+            f"These gradients come from the first {len(gradient_tokens)} of the prompt's {len(token_ids)} tokens: "
+            "a backward pass over a long prompt takes many times longer, and the picture from block to block "
+            "stays the same."
+        )
     ui.csv_download(frame, "gradient_norms.csv")
 
 
@@ -283,5 +299,9 @@ stream_labels = stream_names(current.n_layers)
 token_window = ui.token_window(current.num_tokens, key="residual_window_start")
 show_residual_norms(current, axis_labels, stream_labels, token_window)
 show_logit_lens(current, axis_labels, stream_labels, token_window)
-show_gradients(current)
+prompt_ids = token_key(current)
+# The backward passes need only the ids. Letting go of the trace lets the server's memory budget
+# hand its memory to them (or to another student) instead of waiting while this page holds it.
+del current
+show_gradients(prompt_ids)
 show_toy_experiment()

@@ -73,6 +73,30 @@ def test_a_reservation_waits_for_room_then_gets_it():
     assert waits and all(short > 0 for short in waits)  # told how far short it was while it waited
 
 
+def test_room_made_goes_in_arrival_order_and_what_fits_already_goes_at_once():
+    b = budget()
+    first = b.reserve(600 * MB, "first")  # 300 MB free
+    granted = []
+
+    def wait_for(nbytes: int, name: str) -> None:
+        with b.reserve(nbytes, name, timeout=10):
+            granted.append(name)
+            time.sleep(0.2)
+
+    large = threading.Thread(target=wait_for, args=(500 * MB, "large"))
+    large.start()
+    time.sleep(0.1)  # the large request waits first
+    medium = threading.Thread(target=wait_for, args=(450 * MB, "medium"))
+    medium.start()
+    time.sleep(0.1)
+    wait_for(200 * MB, "small")  # fits the free memory as it is: it does not wait behind them
+    assert granted == ["small"]
+    first.release()  # 900 MB free: room for either waiter, not both
+    large.join()
+    medium.join()
+    assert granted == ["small", "large", "medium"]
+
+
 def test_a_wait_past_its_bound_is_refused_with_the_numbers():
     b = budget()
     held = b.reserve(600 * MB, "first")

@@ -149,6 +149,14 @@ def test_lens_gives_the_same_answer_in_chunks_of_positions(tiny_model, tiny_trac
         lens_top_k(tiny_model, np.zeros((4, 16), dtype=np.float32))
 
 
+def test_lens_of_some_positions_is_those_positions_of_the_whole_lens(tiny_model, tiny_trace):
+    whole_ids, whole_probs = logit_lens(tiny_model, tiny_trace, k=3)  # (L + 1, T, 3)
+    ids, probs = logit_lens(tiny_model, tiny_trace, k=3, positions=slice(2, 6))
+    assert ids.shape == probs.shape == (tiny_trace.n_layers + 1, 4, 3)
+    np.testing.assert_array_equal(ids, whole_ids[:, 2:6])
+    np.testing.assert_allclose(probs, whole_probs[:, 2:6], rtol=1e-6)
+
+
 def test_position_frame_lists_each_places_top_tokens(tiny_model, tiny_trace):
     ids, probs = logit_lens(tiny_model, tiny_trace, k=4)
     frame = lens_position_frame(ids, probs, position=-1)

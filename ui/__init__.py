@@ -43,6 +43,7 @@ from .downloads import DownloadJob, DownloadRegistry, download_registry
 from .memory import BUDGET_ENV, MEMORY_BUDGET, format_bytes, memory_refusal, read_available_memory
 from .models import MODEL_KEY, current_choice, current_model, current_model_id, forget_model, get_model, refusal
 from .picker import WANTED_KEY, choose_model, render_model_picker
+from .scheduler import generation_job
 from .sidebar import ensure_app_frame, init_state, render_sidebar
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
 from .traces import current_trace, get_trace, prompt_token_ids
@@ -61,7 +62,16 @@ from .training import (
     training_refusal,
     training_registry,
 )
-from .turns import COMPUTE_LOCK, COMPUTE_QUEUE, computing, reserving
+from .turns import (
+    COMPUTE_LOCK,
+    COMPUTE_QUEUE,
+    SCHEDULER,
+    busy_sessions,
+    computing,
+    generated_steps,
+    in_batch,
+    reserving,
+)
 from .widgets import (
     MAX_HEATMAP_TOKENS,
     csv_download,
@@ -96,6 +106,7 @@ __all__ = [
     "MODEL_KEY",
     "PROMPT_KEY",
     "RESULTS",
+    "SCHEDULER",
     "TRACES",
     "WANTED_KEY",
     "DownloadJob",
@@ -108,6 +119,7 @@ __all__ = [
     "TrainingRun",
     "TrainingTextError",
     "all_choices",
+    "busy_sessions",
     "cached",
     "checkpoint_choices",
     "checkpoint_folder",
@@ -129,8 +141,11 @@ __all__ = [
     "find_choice",
     "forget_model",
     "format_bytes",
+    "generated_steps",
+    "generation_job",
     "get_model",
     "get_trace",
+    "in_batch",
     "init_state",
     "is_ready",
     "labels",

@@ -14,14 +14,16 @@ and the process is killed. MemoryBudget keeps a ledger instead:
   has touched it, such as a training run under way, may ``settle()`` its reservation so it is not
   counted twice.)
 
-When the budget is short, a reservation waits (telling its caller how it stands every poll), and
-after a bound it is refused with MemoryRefusedError. Knows nothing about Streamlit: ui.traces
+When the budget is short, a reservation waits (telling its caller how it stands every poll). Free
+memory goes to waiters in arrival order, first fit: a later request that fits what the earlier ones
+cannot use goes at once. After a bound it is refused with MemoryRefusedError. Knows nothing about Streamlit: ui.traces
 draws the messages.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 import weakref
@@ -49,6 +51,15 @@ class MemoryRefusedError(RuntimeError):
                 f"this server's {format_bytes(limit)} budget is free: other students' work holds the rest."
             )
         super().__init__(message)
+
+
+class _Waiter:
+    """One reserve() call waiting for room, with the bytes it asks for."""
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
 
 
 class Evictable(Protocol):
@@ -117,6 +128,7 @@ class MemoryBudget:
         self._held = 0  # bytes kept with objects still alive
         self._caches: list[Evictable] = []
         self._counted: list[Callable[[], int]] = []
+        self._waiting: list[_Waiter] = []  # the reserve() calls under way, in arrival order
         self._condition = threading.Condition()  # re-entrant: a finaliser may run inside our own lock
         self._last_room_made = 0.0
 
@@ -168,20 +180,32 @@ class MemoryBudget:
         if self.never_fits(nbytes):
             raise MemoryRefusedError(what, nbytes, self.free(), self.limit, never_fits=True)
         deadline = time.monotonic() + timeout
-        while True:
-            granted = self._grant(nbytes, what)
-            if granted is None:
-                self._make_room(nbytes)
-                granted = self._grant(nbytes, what)
-            if granted is not None:
-                return granted
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise MemoryRefusedError(what, nbytes, self.free(), self.limit, never_fits=False)
-            if on_wait is not None:
-                on_wait(max(0, nbytes - self.free()))
+        ticket = _Waiter(nbytes)
+        with self._condition:
+            self._waiting.append(ticket)
+        try:
+            while True:
+                granted = self._grant(nbytes, what, ticket)
+                if granted is None and self._first_waiting() is ticket:
+                    self._make_room(nbytes)  # only the first waiter drops cache entries
+                    granted = self._grant(nbytes, what, ticket)
+                if granted is not None:
+                    return granted
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise MemoryRefusedError(what, nbytes, self.free(), self.limit, never_fits=False)
+                if on_wait is not None:
+                    on_wait(max(0, nbytes - self.free()))
+                with self._condition:
+                    self._condition.wait(min(self.poll_s, remaining))
+        finally:
             with self._condition:
-                self._condition.wait(min(self.poll_s, remaining))
+                self._waiting.remove(ticket)
+                self._condition.notify_all()  # the next waiter may be first now
+
+    def _first_waiting(self) -> _Waiter:
+        with self._condition:
+            return self._waiting[0]
 
     def hold(self, owner, nbytes: int) -> None:
         """Count ``nbytes`` for as long as ``owner`` lives, without a reservation (e.g. a model loaded at start)."""
@@ -189,9 +213,19 @@ class MemoryBudget:
             self._held += nbytes
         weakref.finalize(owner, self._release_held, nbytes)
 
-    def _grant(self, nbytes: int, what: str) -> Reservation | None:
+    def _grant(self, nbytes: int, what: str, ticket: _Waiter) -> Reservation | None:
+        """Grant ``ticket`` if it fits in what the free memory leaves once earlier waiters that fit took theirs.
+
+        So the free memory goes first come, first served, yet a request that arrived later still goes
+        when what is free is no use to those before it. That matters: the work asking may be a page
+        holding a trace that an earlier waiter needs evicted, and it lets go once it finishes.
+        """
         with self._condition:
-            if self.used() + nbytes > self.limit:
+            free = self.free()
+            for earlier in itertools.takewhile(lambda waiter: waiter is not ticket, self._waiting):
+                if earlier.nbytes <= free:
+                    free -= earlier.nbytes
+            if nbytes > free:
                 return None
             self._reserved += nbytes
             return Reservation(self, nbytes, what)

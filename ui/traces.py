@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gptcore import Trace, get_tokenizer, trace
+from gptcore import Trace, get_tokenizer
 from gptcore.footprint import trace_bytes
 
 from .caches import TRACES
 from .models import current_model, current_model_id, get_model
+from .scheduler import trace_job
 from .state import current_prompt
-from .turns import computing
+from .turns import in_batch, reserving
 
 
 def get_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
@@ -24,10 +25,11 @@ def get_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
 
 
 def _run_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
+    """Reserve the trace's memory, then run it in the scheduler's next batch with other students' prompts."""
     model = get_model(model_id)
     needed = trace_bytes(model.cfg, len(token_ids))
-    with computing(reserve=needed, what=f"Reading {len(token_ids)} tokens") as reservation:
-        return reservation.keep_with(trace(model, token_ids))
+    with reserving(needed, f"Reading {len(token_ids)} tokens") as reservation:
+        return reservation.keep_with(in_batch(trace_job(model, model_id, token_ids)))
 
 
 def prompt_token_ids() -> list[int]:

@@ -24,6 +24,7 @@ from .allocator import trim_heap
 from .budget import MemoryRefusedError, Reservation
 from .memory import MEMORY_BUDGET
 from .queue import ComputeQueue, ServerBusyError
+from .scheduler import GenerationJob, Job, Scheduler, steps_of, wait_for
 
 THREADS_ENV = "GPT_EXPLORER_THREADS"  # torch threads per app process; set when several share a machine
 MAX_WAITING = 60  # students queued for the model beyond this are told to come back instead of queued
@@ -52,6 +53,17 @@ PAGE_THREADS = _torch_threads()
 torch.set_num_threads(PAGE_THREADS)
 COMPUTE_QUEUE = ComputeQueue(max_waiting=MAX_WAITING)
 COMPUTE_LOCK = COMPUTE_QUEUE  # the old name: the queue also works as a lock (with, acquire, release)
+
+
+@contextmanager
+def _batch_turn() -> Iterator[None]:
+    """A turn for one of the scheduler's batches: in line with training steps and page computations."""
+    with COMPUTE_QUEUE.turn():
+        _use_threads(None)
+        yield
+
+
+SCHEDULER = Scheduler(turn=_batch_turn, max_waiting=MAX_WAITING)
 
 
 def _give_back_memory_when_idle() -> None:
@@ -121,6 +133,11 @@ class _WaitingNotice:
 
     def __call__(self, ahead: int) -> None:
         self.show(waiting_message(ahead))
+
+    def in_batch(self, ahead: int) -> None:
+        """A scheduler job's wait: its place while others are ahead; nothing once it runs."""
+        if ahead > 0 or self.drawn:
+            self.show(waiting_message(ahead) if ahead > 0 else "⏳ Your turn: the model is reading…")
 
     def error(self, text: str) -> None:
         (st if self.slot is None else self.slot).error(text)
@@ -204,3 +221,67 @@ def computing(
     """
     with reserving(reserve, what, slot, advice) if reserve else nullcontext() as reservation, _turn(slot, threads):
         yield reservation
+
+
+# --- batched jobs ------------------------------------------------------------------------------
+
+
+def _submit(job: Job, notice: _WaitingNotice | None) -> Job:
+    waiting = SCHEDULER.waiting()
+    if waiting >= MAX_WAITING:
+        if notice is None:
+            raise ServerBusyError(f"{waiting} jobs are already waiting", waiting)
+        notice.error(busy_message(waiting))
+        st.stop()
+    return SCHEDULER.submit(job)
+
+
+def in_batch(job: Job, slot=None) -> object:
+    """Run a job (a trace) in the scheduler's next batch and return its result.
+
+    In a script the student sees their place while others are ahead, and a wait past MAX_WAIT_S ends
+    the page with the "server busy" message; a worker thread waits silently and gets the errors.
+    """
+    if not _in_script_thread():
+        return wait_for(SCHEDULER, _submit(job, None), MAX_WAIT_S)
+    notice = _WaitingNotice(slot)
+    try:
+        result = wait_for(SCHEDULER, _submit(job, notice), MAX_WAIT_S, on_wait=notice.in_batch)
+    except TimeoutError:
+        notice.error(busy_message(SCHEDULER.waiting()))
+        st.stop()
+    notice.clear()
+    return result
+
+
+def generated_steps(job: GenerationJob, slot=None) -> Iterator:
+    """The Steps of a generation run in the scheduler's decode batch, as they come.
+
+    Waiting for the prompt to be read shows the student's place (in ``slot``), with the same bound
+    and messages as ``in_batch``. Closing the iterator (the student left) takes it out of the batch.
+    """
+    notice = _WaitingNotice(slot) if _in_script_thread() else None
+    _submit(job, notice)
+    deadline = time.monotonic() + MAX_WAIT_S
+    try:
+        while not job.started.wait(0.25):
+            ahead = SCHEDULER.ahead_of(job)
+            if notice is not None:
+                notice.in_batch(ahead)
+            if time.monotonic() > deadline and ahead > 0:
+                SCHEDULER.cancel(job)
+                if notice is None:
+                    raise ServerBusyError(f"no turn came within {MAX_WAIT_S:.0f} s", ahead)
+                notice.error(busy_message(SCHEDULER.waiting()))
+                st.stop()
+    except BaseException:
+        SCHEDULER.cancel(job)
+        raise
+    if notice is not None:
+        notice.clear()
+    yield from steps_of(SCHEDULER, job)
+
+
+def busy_sessions() -> int:
+    """Other work going on now: generations besides one's own, and computations waiting for a turn."""
+    return max(0, SCHEDULER.generating() - 1) + COMPUTE_QUEUE.waiting()

@@ -101,8 +101,7 @@ def token_window(num_tokens: int, key: str, limit: int = MAX_HEATMAP_TOKENS) -> 
     if num_tokens <= limit:
         return slice(0, num_tokens)
     start = st.slider(
-        f"First token shown (the prompt has {num_tokens} tokens: the heatmaps show {limit} at a time, "
-        "the CSV downloads have them all)",
+        f"First token shown (the prompt has {num_tokens} tokens: the heatmaps show {limit} at a time)",
         0,
         num_tokens - limit,
         num_tokens - limit,

@@ -1,0 +1,109 @@
+"""The scheduler thread: jobs from many threads run in batches and each gets its own result."""
+
+import threading
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import pytest
+import torch
+
+from gptcore import generate_steps, trace
+from ui.scheduler import JobCancelledError, Scheduler, generation_job, steps_of, trace_job, wait_for
+
+PROMPTS = ["Every effort moves you", "The cat", "Once upon a time there was", "A B C D E F G", "Hello"]
+
+
+class GatedTurn:
+    """A turn the test can hold shut, so jobs pile up and the next batch takes them together."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.open.set()
+        self.turns = 0
+
+    def __call__(self):
+        self.open.wait()
+        self.turns += 1
+        return nullcontext()
+
+
+@pytest.fixture
+def gate():
+    return GatedTurn()
+
+
+@pytest.fixture
+def scheduler(gate):
+    return Scheduler(turn=gate)
+
+
+def test_traces_waiting_together_run_as_one_batch_and_equal_their_own(tiny_model, tokenizer, scheduler, gate):
+    gate.open.clear()
+    blocker = scheduler.submit(trace_job(tiny_model, "tiny", tuple(tokenizer.encode("Blocking"))))
+    while scheduler.waiting():  # until the thread has taken the blocker and waits for its turn
+        time.sleep(0.01)
+    jobs = [scheduler.submit(trace_job(tiny_model, "tiny", tuple(tokenizer.encode(p)))) for p in PROMPTS]
+    assert [scheduler.ahead_of(job) for job in jobs] == [1, 2, 3, 4, 5]  # in arrival order, behind the blocker
+    gate.open.set()
+    wait_for(scheduler, blocker, timeout=30)
+    for prompt, job in zip(PROMPTS, jobs, strict=True):
+        got = wait_for(scheduler, job, timeout=30)
+        alone = trace(tiny_model, tokenizer.encode(prompt))
+        np.testing.assert_allclose(got.logits, alone.logits, atol=1e-5)
+        np.testing.assert_allclose(got.attention(1), alone.attention(1), atol=1e-5)
+    assert max(size for kind, size in scheduler.batch_sizes if kind == "trace") == len(PROMPTS)
+
+
+def test_generations_from_many_threads_each_get_their_own_text(tiny_model, tokenizer, scheduler):
+    settings = [{}, {"temperature": 1.0, "seed": 3}, {"temperature": 0.8, "top_k": 10, "seed": 4}, {}, {}]
+    results: dict[int, list] = {}
+
+    def student(index: int) -> None:
+        ids = tuple(tokenizer.encode(PROMPTS[index]))
+        job = generation_job(tiny_model, "tiny", ids, max_new_tokens=6, **settings[index])
+        scheduler.submit(job)
+        results[index] = list(steps_of(scheduler, job))
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(len(PROMPTS))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for index, prompt in enumerate(PROMPTS):
+        ids = torch.tensor(tokenizer.encode(prompt))
+        alone = list(generate_steps(tiny_model, ids, 6, tiny_model.cfg.context_length, **settings[index]))
+        assert [s.token_id for s in results[index]] == [s.token_id for s in alone]
+    assert scheduler.tokens_generated == 6 * len(PROMPTS)
+    assert max(size for kind, size in scheduler.batch_sizes if kind == "decode") > 1  # steps were shared
+
+
+def test_a_bad_prompt_fails_alone_and_a_cancelled_generation_leaves(tiny_model, tokenizer, scheduler, gate):
+    with pytest.raises(ValueError, match="empty"):
+        trace_job(tiny_model, "tiny", ())
+    gate.open.clear()
+    good = scheduler.submit(trace_job(tiny_model, "tiny", tuple(tokenizer.encode("Fine"))))
+    job = scheduler.submit(generation_job(tiny_model, "tiny", tuple(tokenizer.encode("Hi")), max_new_tokens=50))
+    gate.open.set()
+    steps = steps_of(scheduler, job)
+    next(steps)
+    steps.close()  # the student left
+    assert job.cancelled
+    wait_for(scheduler, good, timeout=30)
+    job.done.wait(30)
+    assert isinstance(job.error, JobCancelledError) and scheduler.generating() == 0
+
+
+def test_a_wait_past_its_bound_gives_up_and_leaves_the_queue(tiny_model, tokenizer, scheduler, gate):
+    gate.open.clear()
+    first = scheduler.submit(trace_job(tiny_model, "tiny", tuple(tokenizer.encode("First"))))
+    while scheduler.waiting():
+        time.sleep(0.01)
+    late = scheduler.submit(trace_job(tiny_model, "other", tuple(tokenizer.encode("Late"))))
+    places = []
+    with pytest.raises(TimeoutError):
+        wait_for(scheduler, late, timeout=0.5, on_wait=places.append)
+    assert places and all(place >= 1 for place in places)
+    assert scheduler.waiting() == 0 and late.cancelled
+    gate.open.set()
+    wait_for(scheduler, first, timeout=30)
