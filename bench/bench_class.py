@@ -16,11 +16,15 @@ Prints a table and writes bench/results/class.json.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import html
 import json
+import re
+import tempfile
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -279,6 +283,17 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
+BATCH_LINE = re.compile(r"scheduler (trace|decode) batches \(size: count\) (\{[^}]*\})")
+
+
+def batch_sizes(log_text: str) -> dict[str, dict[int, int]]:
+    """The scheduler's logged batch sizes: {"trace": {size: count}, "decode": {size: count}}."""
+    sizes: dict[str, Counter] = {"trace": Counter(), "decode": Counter()}
+    for kind, counts in BATCH_LINE.findall(log_text):
+        sizes[kind].update(ast.literal_eval(counts))
+    return {kind: dict(sorted(counter.items())) for kind, counter in sizes.items()}
+
+
 def run_rounds(sizes: Sequence[int], model_id: str | None = None, log_path: Path | None = None) -> dict:
     """A warm-up student (loads the model), then one round per class size, all on one server."""
     from ui import DEFAULT_MODEL_ID
@@ -286,6 +301,7 @@ def run_rounds(sizes: Sequence[int], model_id: str | None = None, log_path: Path
     prompts = class_prompts(1 + sum(sizes))
     expected = expected_generations(prompts, model_id or DEFAULT_MODEL_ID)
     rounds = []
+    log_path = log_path or Path(tempfile.mkdtemp()) / "server.log"  # the batch sizes are read from it
     with running_server(log_path=log_path) as (url, server):
         warm = asyncio.run(run_class(url, prompts[:1], expected, prompts, server.pid, model_id))
         if warm["completed"] != 1:
@@ -293,7 +309,14 @@ def run_rounds(sizes: Sequence[int], model_id: str | None = None, log_path: Path
         first = 1
         for size in sizes:
             batch = prompts[first : first + size]
-            rounds.append(asyncio.run(run_class(url, batch, expected, prompts, server.pid, model_id)))
+            logged = log_path.stat().st_size
+            result = asyncio.run(run_class(url, batch, expected, prompts, server.pid, model_id))
+            time.sleep(0.5)  # the scheduler logs its sizes once it falls idle
+            with log_path.open() as log:
+                log.seek(logged)
+                result["batch_sizes"] = batch_sizes(log.read())
+            result["tokens_per_s"] = result["completed"] * NEW_TOKENS / result["wall_s"]
+            rounds.append(result)
             first += size
         rss_end = resident_bytes(server.pid)
     return {
@@ -313,13 +336,17 @@ def main() -> None:
     args = parser.parse_args()
     report = run_rounds(args.sizes, args.model, args.log)
     print(f"Model {report['model']}; each student: Attention page (a trace) + {NEW_TOKENS} generated tokens")
-    print(" students  completed  waited   p50 (s)  p95 (s)  trace p50  generate p50  wall (s)  RSS MB/session")
+    print(
+        " students  completed  waited   p50 (s)  p95 (s)  trace p50  generate p50  wall (s)  tokens/s  RSS MB/session"
+    )
     for r in report["rounds"]:
         print(
             f"{r['students']:9d}  {r['completed']:9d}  {r['saw_waiting_message']:6d}  {r['p50_s']:8.2f} "
             f"{r['p95_s']:8.2f}  {r['trace_p50_s']:9.2f}  {r['generate_p50_s']:12.2f}  {r['wall_s']:8.1f}  "
-            f"{r['rss_growth_per_session_mb']:14.2f}"
+            f"{r['tokens_per_s']:8.1f}  {r['rss_growth_per_session_mb']:14.2f}"
         )
+    for r in report["rounds"]:
+        print(f"{r['students']} students, batch sizes (size: count): {r['batch_sizes']}")
     print(
         f"server RSS: {report['warm_up']['rss_after_mb']:.0f} MB after the warm-up student, "
         f"{report['rss_end_mb']:.0f} MB at the end "

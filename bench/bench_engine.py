@@ -4,7 +4,10 @@ GPT-2 124M in float32: transformers' GPT2LMHeadModel with random weights, the sa
 into gptcore's GPTModel. Runs alternate between the two so that machine noise hits both alike;
 each figure is the median of --repeats runs (fewer for 1024-token traces).
 
-    .venv/bin/python -m bench.bench_engine [--repeats 7] [--lengths 16 64 256 1024]
+    .venv/bin/python -m bench.bench_engine [--repeats 7] [--lengths 16 64 256 1024] [--batched-only]
+
+The last figures are continuous batching (gptcore.batching): 30 sequences generated in batches of
+1, 8 and 30, against 30 separate runs of generate() in the same process.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from gptcore import PRESETS, GPTModel, generate, generate_steps, load_hf_state_dict, trace
+from gptcore import PRESETS, DecodeBatch, GPTModel, generate, generate_steps, load_hf_state_dict, trace
 
 PROMPT_TOKENS, NEW_TOKENS = 16, 64
 
@@ -145,6 +148,57 @@ def run(repeats: int = 7, lengths: tuple[int, ...] = (16, 64, 256, 1024)) -> lis
     figures.append(
         Figure("generation vs the decode ceiling", NEW_TOKENS / plain_s, 1 / ceiling_s, "tokens/s", 0.8, "ceiling")
     )
+    return figures + batched_decode_figures(ours, ids, max(1, repeats // 3))
+
+
+CLASS_SEQUENCES = 30  # a class's worth of sequences, generated in batches of 1, 8 or all 30
+BATCH_TARGETS = {1: 0.9, 8: 1.0, 30: 8.0}  # batch 30 is the issue's target; batch 1 may cost 10% at most
+
+
+def batched_decode_figures(model: GPTModel, ids: torch.Tensor, repeats: int) -> list[Figure]:
+    """30 sequences of 16 prompt tokens + 64 greedy tokens each: in batches against 30 separate runs.
+
+    Both sides read the prompts (prefill) and write every token, so tokens/s counts the whole work.
+    """
+    context = model.cfg.context_length
+    prompts = [ids[0, start : start + PROMPT_TOKENS] for start in range(0, CLASS_SEQUENCES * 8, 8)]  # (16,) each
+
+    def separately() -> None:
+        for prompt in prompts:
+            generate(model, prompt[None], NEW_TOKENS, context)
+
+    def in_batches(size: int) -> None:
+        for first in range(0, len(prompts), size):
+            batch = DecodeBatch(model)
+            for prompt in prompts[first : first + size]:
+                batch.join(prompt, NEW_TOKENS)
+            while len(batch):
+                batch.step()
+
+    # The same tokens, or the figure means nothing.
+    check = DecodeBatch(model)
+    joined = [check.join(prompt, 8) for prompt in prompts[:4]]
+    while len(check):
+        check.step()
+    for prompt, generation in zip(prompts, joined, strict=False):
+        expected = generate(model, prompt[None], 8, context)[0, PROMPT_TOKENS:].tolist()
+        assert [step.token_id for step in generation.steps] == expected, "batched tokens differ from generate()"
+
+    total_tokens = CLASS_SEQUENCES * NEW_TOKENS
+    separate_s = statistics.median(timings(separately, repeats))
+    figures = []
+    for size, target in BATCH_TARGETS.items():
+        batched_s = statistics.median(timings(lambda size=size: in_batches(size), repeats))
+        figures.append(
+            Figure(
+                f"30 sequences decoded in batches of {size}",
+                total_tokens / batched_s,
+                total_tokens / separate_s,
+                "tokens/s",
+                target,
+                "30 runs",
+            )
+        )
     return figures
 
 
@@ -152,9 +206,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--lengths", type=int, nargs="+", default=[16, 64, 256, 1024])
+    parser.add_argument("--batched-only", action="store_true", help="only the batched-decode figures")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, GPT-2 124M float32, {args.repeats} repeats")
-    for figure in run(args.repeats, tuple(args.lengths)):
+    if args.batched_only:
+        _, ours = models()
+        ids = torch.randint(0, ours.cfg.vocab_size, (1, 1024), generator=torch.Generator().manual_seed(1))
+        figures = batched_decode_figures(ours, ids, args.repeats)
+    else:
+        figures = run(args.repeats, tuple(args.lengths))
+    for figure in figures:
         print(figure.line())
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .generation import Step, _check_generation_args, _choose, _generator, next_token_distribution, step_of
+from .generation import Candidate, Step, _check_generation_args, _choose, _generator, next_token_distribution
 from .model import GPTModel
 from .trace import Trace, cropped_token_ids, record_forward, trace_of_row
 
@@ -52,8 +52,9 @@ def trace_batch(model: GPTModel, sequences: Sequence[Sequence[int] | np.ndarray 
 class BatchKVCache:
     """One KV-cache row per sequence in a decode batch, each with its own length.
 
-    Buffers are (b, n_heads, capacity, head_dim) per block, zero where a row has nothing yet, so
-    the zero attention weight a query gives a padded key multiplies a finite number. Rows are
+    Buffers are (b, n_heads, capacity, head_dim) per block. Past its length a row holds zeros or
+    the keys of its prefill's padding: finite numbers, hidden from every query (the zero weight a
+    query gives them multiplies a finite number), and overwritten as the row grows. Rows are
     added and dropped between steps; a step appends one position to every row.
     """
 
@@ -71,20 +72,21 @@ class BatchKVCache:
     def capacity(self) -> int:
         return self._keys[0].shape[2] if self._keys else 0
 
-    def add_row(self, keys: list[torch.Tensor], values: list[torch.Tensor], room: int) -> None:
-        """Append a sequence whose keys/values per block are (1, n_heads, T, head_dim), with ``room`` more positions."""
-        length = keys[0].shape[2]
-        capacity = max(self.capacity, length + room)
-        if not self._keys:  # the first row
-            self._keys = [_padded(keys[layer], capacity) for layer in range(self.n_layers)]
-            self._values = [_padded(values[layer], capacity) for layer in range(self.n_layers)]
-        else:
-            for layer in range(self.n_layers):  # (b, H, capacity, hd) + (1, ...) -> (b + 1, H, capacity, hd)
-                self._keys[layer] = torch.cat([_padded(self._keys[layer], capacity), _padded(keys[layer], capacity)])
-                self._values[layer] = torch.cat(
-                    [_padded(self._values[layer], capacity), _padded(values[layer], capacity)]
-                )
-        self.lengths = torch.cat([self.lengths, torch.tensor([length])])
+    def add_rows(self, keys: list[torch.Tensor], values: list[torch.Tensor], lengths: list[int], room: int) -> None:
+        """Append sequences whose keys/values per block are (n, n_heads, T, head_dim), the first
+        ``lengths[i]`` positions of row i filled, with up to ``room`` positions needed in all."""
+        capacity = max(self.capacity, room)
+        old_keys = self._keys or [keys[0][:0]] * self.n_layers  # no rows yet: (0, H, T, hd)
+        old_values = self._values or [values[0][:0]] * self.n_layers
+        # Per block: (b, H, capacity, hd) and (n, ...) -> (b + n, H, capacity, hd)
+        self._keys = [
+            torch.cat([_padded(old, capacity), _padded(new, capacity)]) for old, new in zip(old_keys, keys, strict=True)
+        ]
+        self._values = [
+            torch.cat([_padded(old, capacity), _padded(new, capacity)])
+            for old, new in zip(old_values, values, strict=True)
+        ]
+        self.lengths = torch.cat([self.lengths, torch.tensor(lengths, dtype=torch.long)])
 
     def keep_rows(self, rows: list[int]) -> None:
         """Drop every row not listed, keeping the listed ones in order."""
@@ -118,6 +120,15 @@ class BatchKVCache:
 
     def advance(self, num_new: int) -> None:
         self.lengths = self.lengths + num_new
+
+
+def _same_settings(sequences: list[Generation]) -> list[list[Generation]]:
+    """The sequences grouped by decoding settings, so each group's distributions are one computation."""
+    groups: dict[tuple, list[Generation]] = {}
+    for sequence in sequences:
+        key = (sequence.temperature, sequence.top_k, sequence.top_p, sequence.num_candidates)
+        groups.setdefault(key, []).append(sequence)
+    return list(groups.values())
 
 
 def _padded(tensor: torch.Tensor, capacity: int) -> torch.Tensor:
@@ -169,8 +180,25 @@ class DecodeBatch:
     def __len__(self) -> int:
         return len(self.sequences) + len(self.windowed)
 
+    def join(self, token_ids: Sequence[int] | torch.Tensor, max_new_tokens: int, **settings) -> Generation:
+        """Read one prompt (its prefill) and add it to the batch; see ``join_all`` for the settings."""
+        return self.join_all([dict(token_ids=token_ids, max_new_tokens=max_new_tokens, **settings)])[0]
+
     @torch.no_grad()
-    def join(
+    def join_all(self, requests: Sequence[dict]) -> list[Generation]:
+        """Read several prompts in one padded forward pass and add them all to the batch.
+
+        Each request holds ``token_ids`` and ``max_new_tokens``, and may set ``context_size``,
+        ``temperature``, ``top_k``, ``top_p``, ``eos_id``, ``seed`` and ``num_candidates`` as
+        ``generate_steps`` takes them. All are checked before any is read, so a bad one adds none.
+        """
+        generations = [self._new_generation(**request) for request in requests]
+        reading = [generation for generation in generations if generation.max_new_tokens > 0]
+        if reading:
+            self._prefill(reading)
+        return generations
+
+    def _new_generation(
         self,
         token_ids: Sequence[int] | torch.Tensor,
         max_new_tokens: int,
@@ -182,15 +210,13 @@ class DecodeBatch:
         seed: int | None = None,
         num_candidates: int = 10,
     ) -> Generation:
-        """Read a prompt (its own forward pass, the prefill) and add it to the batch."""
         ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)  # (1, T)
         context_size = self.model.cfg.context_length if context_size is None else context_size
         _check_generation_args(self.model, ids, max_new_tokens, context_size, temperature, top_k, top_p)
         if num_candidates < 1:
             raise ValueError(f"num_candidates must be at least 1, got {num_candidates}")
-        window = ids[:, -context_size:]
-        sequence = Generation(
-            ids=window[0].tolist(),
+        return Generation(
+            ids=ids[0, -context_size:].tolist(),
             max_new_tokens=max_new_tokens,
             context_size=context_size,
             temperature=temperature,
@@ -200,21 +226,33 @@ class DecodeBatch:
             num_candidates=num_candidates,
             generator=_generator(seed, ids.device),
         )
-        if max_new_tokens == 0:
-            return sequence  # nothing to generate: it never joins
-        # Room for every position this sequence's cache row can reach, as generate() allocates.
-        room = min(context_size - window.shape[1], max_new_tokens)
-        cache = self.model.new_cache(capacity=window.shape[1] + room)
-        hidden = self.model.hidden_states(window, cache)  # (1, T, emb_dim)
-        sequence.logits = self.model.out_head(hidden[0, -1])  # (vocab,)
-        filled = slice(0, cache.length)
-        self.cache.add_row(
-            [cache._keys[layer][:, :, filled] for layer in range(self.model.cfg.n_layers)],
-            [cache._values[layer][:, :, filled] for layer in range(self.model.cfg.n_layers)],
+
+    def _prefill(self, generations: list[Generation]) -> None:
+        """One forward pass over the new prompts, padded on the right, then a cache row for each.
+
+        A row's padding leaves keys past its own length in its cache row; they stay hidden (a
+        query never sees a later position) and each is overwritten by the token written there.
+        """
+        lengths = [len(generation.ids) for generation in generations]
+        batch = torch.full((len(generations), max(lengths)), PAD_ID, dtype=torch.long)  # (b, T_max)
+        for row, generation in enumerate(generations):
+            batch[row, : lengths[row]] = torch.tensor(generation.ids)
+        cache = self.model.new_cache(capacity=max(lengths))
+        hidden = self.model.hidden_states(batch, cache)  # (b, T_max, emb_dim)
+        last = hidden[torch.arange(len(generations)), torch.tensor(lengths) - 1]  # (b, emb_dim)
+        logits = self.model.out_head(last)  # (b, vocab)
+        for row, generation in enumerate(generations):
+            generation.logits = logits[row]
+        # Room for every position a row can reach, as generate() allocates for one sequence.
+        room = max(min(g.context_size, len(g.ids) + g.max_new_tokens) for g in generations)
+        n_layers = self.model.cfg.n_layers
+        self.cache.add_rows(
+            [cache._keys[layer] for layer in range(n_layers)],
+            [cache._values[layer] for layer in range(n_layers)],
+            lengths,
             room,
         )
-        self.sequences.append(sequence)
-        return sequence
+        self.sequences.extend(generations)
 
     def leave(self, generation: Generation) -> None:
         """Take a sequence out before it is done (its student left); unknown ones are ignored."""
@@ -229,7 +267,11 @@ class DecodeBatch:
     @torch.no_grad()
     def step(self) -> list[tuple[Generation, Step]]:
         """One new token for every sequence; those that are done leave the batch."""
-        chosen = [(sequence, self._choose_next(sequence)) for sequence in self.sequences + self.windowed]
+        everyone = self.sequences + self.windowed
+        steps = {}
+        for group in _same_settings(everyone):
+            steps.update(zip(map(id, group), self._choose_next(group), strict=True))
+        chosen = [(sequence, steps[id(sequence)]) for sequence in everyone]
         # Rows that are done leave; rows whose next position would pass their context slide instead.
         cached = [row for row, s in enumerate(self.sequences) if not s.done and len(s.ids) <= s.context_size]
         self.windowed = [s for s in self.windowed if not s.done]
@@ -240,13 +282,35 @@ class DecodeBatch:
         self._next_logits()
         return chosen
 
-    def _choose_next(self, sequence: Generation) -> Step:
-        probs = next_token_distribution(sequence.logits[None], sequence.temperature, sequence.top_k, sequence.top_p)
-        token = _choose(probs, sequence.temperature, sequence.generator)  # (1, 1)
-        step = step_of(len(sequence.steps), probs[0], int(token), sequence.num_candidates)
-        sequence.steps.append(step)
-        sequence.ids.append(step.token_id)
-        return step
+    def _choose_next(self, group: list[Generation]) -> list[Step]:
+        """The next token of sequences that share their settings, their distributions computed together."""
+        first = group[0]
+        logits = torch.stack([sequence.logits for sequence in group])  # (m, vocab)
+        probs = next_token_distribution(logits, first.temperature, first.top_k, first.top_p)  # (m, vocab)
+        if first.temperature == 0.0:
+            tokens = probs.argmax(dim=-1)  # (m,)
+        else:  # each sequence draws from its own generator, as it would alone
+            tokens = torch.cat(
+                [_choose(probs[row : row + 1], first.temperature, s.generator)[0] for row, s in enumerate(group)]
+            )
+        top = torch.topk(probs, min(first.num_candidates, probs.shape[-1]))  # (m, k) each
+        chosen_probs = probs.gather(1, tokens[:, None])  # (m, 1)
+        ranks = (probs > chosen_probs).sum(dim=-1) + 1  # (m,)
+        steps = []
+        for row, sequence in enumerate(group):
+            step = Step(
+                index=len(sequence.steps),
+                token_id=int(tokens[row]),
+                prob=float(chosen_probs[row, 0]),
+                rank=int(ranks[row]),
+                candidates=tuple(
+                    Candidate(i, p) for i, p in zip(top.indices[row].tolist(), top.values[row].tolist(), strict=True)
+                ),
+            )
+            sequence.steps.append(step)
+            sequence.ids.append(step.token_id)
+            steps.append(step)
+        return steps
 
     def _next_logits(self) -> None:
         """Feed every cached row its newest token in one forward pass; windowed sequences one by one."""

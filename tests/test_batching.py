@@ -48,6 +48,7 @@ def test_each_trace_of_a_batch_is_its_own_trace(tiny_model, prompt_ids):
 
 def test_a_trace_of_the_batch_owns_only_its_own_memory(tiny_model, prompt_ids):
     short, long = trace_batch(tiny_model, [prompt_ids[1], prompt_ids[2]])
+
     def per_token_bytes(t):  # all but the one (vocab,) row of logits
         return t.nbytes - t.last_logits.nbytes
 

@@ -69,6 +69,25 @@ def test_turns_are_served_in_arrival_order():
     assert not queue.locked() and queue.waiting() == 0
 
 
+def test_a_waiter_given_a_place_goes_in_at_that_place():
+    queue = ComputeQueue(poll_s=0.05)
+    served: list[object] = []
+    queue.acquire()
+    threads = queue_up(queue, 4, served)  # 0, 1, 2, 3 in line
+
+    def decode_step():
+        with queue.turn(place=1):
+            served.append("step")
+
+    cutting_in = threading.Thread(target=decode_step)
+    cutting_in.start()
+    wait_until(lambda: queue.waiting() == 5)
+    queue.release()
+    for thread in [*threads, cutting_in]:
+        thread.join(timeout=5)
+    assert served == [0, "step", 1, 2, 3]  # second in line: one other turn before it, not four
+
+
 def test_one_holder_at_a_time():
     queue = ComputeQueue()
     inside, most_inside = 0, 0

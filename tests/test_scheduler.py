@@ -21,10 +21,12 @@ class GatedTurn:
         self.open = threading.Event()
         self.open.set()
         self.turns = 0
+        self.kinds: list[str] = []
 
-    def __call__(self):
+    def __call__(self, kind: str):
         self.open.wait()
         self.turns += 1
+        self.kinds.append(kind)
         return nullcontext()
 
 

@@ -15,12 +15,18 @@ teacher can share a link that opens the same prompt.
 - traces.py: the prompt's trace, computed once and shared
 - turns.py: computing(), memory and a turn at the model, with the messages a waiting student sees
 - queue.py: ComputeQueue, the first-come-first-served turns behind computing()
+- scheduler.py: the thread that runs every session's traces and generations in batches
+- budget.py, memory.py, caches.py, allocator.py: the process's memory budget and byte-bounded caches
+- logs.py: the app's own log lines in the server's output
 - openmp.py: torch's OpenMP threads wait passively (imported before anything loads torch)
 - widgets.py: labels, explanations, download buttons, remembered choices
 - training.py: training runs in background threads, one per session, a few at a time per server
 """
 
 from . import openmp  # noqa: F401  (first: OpenMP's wait policy must be set before torch is imported)
+
+# isort: split
+from . import logs  # noqa: F401  (before the modules that log when imported)
 
 # isort: split
 from .budget import MemoryBudget, MemoryRefusedError

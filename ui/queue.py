@@ -70,6 +70,7 @@ class ComputeQueue:
         *,
         bounded: bool = False,
         on_wait: Callable[[int], None] | None = None,
+        place: int | None = None,
     ) -> bool:
         """Wait for a turn; True once it is ours.
 
@@ -78,6 +79,7 @@ class ComputeQueue:
         ServerBusyError instead, for callers that must tell someone. ``on_wait(ahead)`` is called (outside
         the queue's own lock) when the wait begins, whenever the number ahead changes, and every
         ``poll_s`` seconds, so a Streamlit script gets regular points where a stop can reach it.
+        ``place`` lets a waiter in at that index of the line instead of its end (0: next).
         """
         me = threading.get_ident()
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
@@ -93,7 +95,10 @@ class ComputeQueue:
             if bounded and len(self._waiting) >= self.max_waiting:
                 raise ServerBusyError(f"{len(self._waiting)} computations are already waiting", len(self._waiting))
             ticket = _Ticket()
-            self._waiting.append(ticket)
+            if place is None:
+                self._waiting.append(ticket)
+            else:
+                self._waiting.insert(min(place, len(self._waiting)), ticket)
         try:
             reported = None
             while True:

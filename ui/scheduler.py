@@ -15,10 +15,11 @@ the bound on waiting are drawn by ``wait_for`` below. Knows nothing of pages: on
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ from gptcore import GPTModel, Step, Trace
 from gptcore.batching import DecodeBatch, Generation, trace_batch
 from gptcore.trace import cropped_token_ids
 
+logger = logging.getLogger(__name__)
+
+LOG_EVERY_S = 10.0  # a busy server logs its batch sizes this often, and when it falls idle (bench_class reads them)
 MAX_BATCH_TOKENS = 2048  # traces of one batch, padded: long prompts gain nothing from sharing a pass
 MAX_BATCH_SEQUENCES = 32
 
@@ -67,10 +71,10 @@ class GenerationJob(Job):
 
 
 class Scheduler:
-    """The batching thread and its queue of jobs. ``turn`` wraps each batch (the app passes a
-    COMPUTE_QUEUE turn); the thread starts with the first job."""
+    """The batching thread and its queue of jobs. ``turn(kind)`` wraps each batch, kind "trace",
+    "prefill" or "decode" (the app passes a COMPUTE_QUEUE turn); the thread starts with the first job."""
 
-    def __init__(self, turn: Callable[[], object], max_waiting: int = 60) -> None:
+    def __init__(self, turn: Callable[[str], object], max_waiting: int = 60) -> None:
         self.turn = turn
         self.max_waiting = max_waiting
         self._pending: deque[Job] = deque()
@@ -79,6 +83,8 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self.batch_sizes: list[tuple[str, int]] = []  # ("trace" | "decode", sequences) of recent batches
         self.tokens_generated = 0
+        self._unlogged: Counter[tuple[str, int]] = Counter()
+        self._logged_at = time.monotonic()
 
     # --- what sessions call ----------------------------------------------------------------
     def submit(self, job: Job) -> Job:
@@ -115,8 +121,26 @@ class Scheduler:
         while True:
             with self._condition:
                 while not self._pending and not self._generating:
+                    self._log_batches(force=True)  # the end of a busy spell
                     self._condition.wait()
             self._run_once()  # its locals (jobs, and through them traces) are gone before the next wait
+            self._log_batches()
+
+    def _record(self, kind: str, size: int) -> None:
+        self.batch_sizes.append((kind, size))
+        del self.batch_sizes[:-1000]  # recent batches only
+        self._unlogged[kind, size] += 1
+
+    def _log_batches(self, force: bool = False) -> None:
+        """Now and then, one line: how many batches of each kind and size ran since the last line."""
+        if not self._unlogged or (not force and time.monotonic() - self._logged_at < LOG_EVERY_S):
+            return
+        for kind in ("trace", "decode"):
+            sizes = {size: count for (k, size), count in sorted(self._unlogged.items()) if k == kind}
+            if sizes:
+                logger.info("scheduler %s batches (size: count) %s", kind, sizes)
+        self._unlogged.clear()
+        self._logged_at = time.monotonic()
 
     def _run_once(self) -> None:
         """A batch of traces, or the generations that arrived joining theirs; then a step of every generation."""
@@ -125,19 +149,27 @@ class Scheduler:
             joining = self._take_generations() if not traces else []
         if traces:
             self._run_traces(traces)
-        for job in joining:
-            self._join(job)
+        if joining:
+            self._join(joining)
         self._step_generations()
 
     def _take_traces(self) -> list[TraceJob]:
-        """The first pending trace, and the traces of its model after it, while the padded batch stays small."""
-        first = next((job for job in self._pending if isinstance(job, TraceJob)), None)
+        """The first pending trace and the traces of its model after it, while the padded batch stays small."""
+        return self._take_batch(TraceJob)
+
+    def _take_generations(self) -> list[GenerationJob]:
+        """The first pending generation and those of its model after it: their prompts are read in one
+        padded pass, so they are bounded as traces are (a long prompt's prefill costs as much as its trace)."""
+        return self._take_batch(GenerationJob)
+
+    def _take_batch(self, kind: type[Job]) -> list:
+        first = next((job for job in self._pending if isinstance(job, kind)), None)
         if first is None:
             return []
-        batch: list[TraceJob] = []
+        batch: list[Job] = []
         longest = 0
         for job in list(self._pending):
-            if not isinstance(job, TraceJob) or job.model_id != first.model_id:
+            if not isinstance(job, kind) or job.model_id != first.model_id:
                 continue
             longer = max(longest, min(len(job.token_ids), job.model.cfg.context_length))
             if batch and (longer * (len(batch) + 1) > MAX_BATCH_TOKENS or len(batch) >= MAX_BATCH_SEQUENCES):
@@ -147,17 +179,11 @@ class Scheduler:
             self._pending.remove(job)
         return batch
 
-    def _take_generations(self) -> list[GenerationJob]:
-        joining = [job for job in self._pending if isinstance(job, GenerationJob)]
-        for job in joining:
-            self._pending.remove(job)
-        return joining
-
     def _run_traces(self, jobs: list[TraceJob]) -> None:
         try:
-            with self.turn(), torch.no_grad():
+            with self.turn("trace"), torch.no_grad():
                 traces = trace_batch(jobs[0].model, [job.token_ids for job in jobs])
-            self.batch_sizes.append(("trace", len(jobs)))
+            self._record("trace", len(jobs))
         except Exception as error:  # one bad prompt must not take down the others: run them one by one
             if len(jobs) == 1:
                 jobs[0].finish(error=error)
@@ -168,28 +194,41 @@ class Scheduler:
         for job, result in zip(jobs, traces, strict=True):
             job.finish(result)
 
-    def _join(self, job: GenerationJob) -> None:
-        if job.cancelled:
+    def _join(self, joining: list[GenerationJob]) -> None:
+        """Read the new generations' prompts, one padded pass per model, and add them to its decode batch."""
+        for job in [job for job in joining if job.cancelled]:
+            job.steps.put(None)
             job.finish(error=JobCancelledError("cancelled"))
-            return
-        batch, jobs = self._generating.get(job.model_id, (None, []))
-        if batch is None:
-            batch = DecodeBatch(job.model)
-        try:
-            with self.turn():
-                job.generation = batch.join(job.token_ids, **job.settings)
-        except Exception as error:
-            job.steps.put(None)
-            job.finish(error=error)
-            return
-        finally:
             job.started.set()
-        if len(batch) and job.generation in batch.sequences + batch.windowed:
+        by_model: dict[str, list[GenerationJob]] = {}
+        for job in joining:
+            if not job.cancelled:
+                by_model.setdefault(job.model_id, []).append(job)
+        for model_id, jobs in by_model.items():
+            batch, running = self._generating.get(model_id, (None, []))
+            batch = batch or DecodeBatch(jobs[0].model)
+            try:
+                with self.turn("prefill"):
+                    generations = batch.join_all([{"token_ids": job.token_ids, **job.settings} for job in jobs])
+            except Exception as error:
+                if len(jobs) > 1:  # one bad request must not fail the others: read them one by one
+                    for job in jobs:
+                        self._join([job])
+                    continue
+                jobs[0].steps.put(None)
+                jobs[0].finish(error=error)
+                jobs[0].started.set()
+                continue
+            for job, generation in zip(jobs, generations, strict=True):
+                job.generation = generation
+                job.started.set()
+                if generation.max_new_tokens == 0:  # nothing to generate: never joined the batch
+                    job.steps.put(None)
+                    job.finish(generation)
+            staying = [job for job in jobs if job.generation.max_new_tokens > 0]
             with self._condition:
-                self._generating[job.model_id] = (batch, [*jobs, job])
-        else:  # nothing to generate (max_new_tokens 0)
-            job.steps.put(None)
-            job.finish(job.generation)
+                if staying or running:
+                    self._generating[model_id] = (batch, [*running, *staying])
 
     def _step_generations(self) -> None:
         for model_id, (batch, jobs) in list(self._generating.items()):
@@ -199,7 +238,7 @@ class Scheduler:
                 job.finish(error=JobCancelledError("cancelled"))
             if jobs:
                 try:
-                    with self.turn():
+                    with self.turn("decode"):
                         chosen = batch.step()
                 except Exception as error:
                     for job in jobs:
@@ -207,7 +246,8 @@ class Scheduler:
                         job.finish(error=error)
                     jobs.clear()
                     chosen = []
-                self.batch_sizes.append(("decode", len(chosen)))
+                if chosen:
+                    self._record("decode", len(chosen))
                 self.tokens_generated += len(chosen)
                 by_generation = {id(job.generation): job for job in jobs}
                 for generation, step in chosen:
@@ -219,7 +259,6 @@ class Scheduler:
             with self._condition:
                 if not jobs:
                     del self._generating[model_id]
-        del self.batch_sizes[:-1000]  # recent batches only
 
 
 def trace_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...]) -> TraceJob:

@@ -55,10 +55,19 @@ COMPUTE_QUEUE = ComputeQueue(max_waiting=MAX_WAITING)
 COMPUTE_LOCK = COMPUTE_QUEUE  # the old name: the queue also works as a lock (with, acquire, release)
 
 
+BATCH_PLACE = 1  # a batch waits behind one other computation at most, not the whole line
+
+
 @contextmanager
-def _batch_turn() -> Iterator[None]:
-    """A turn for one of the scheduler's batches: in line with training steps and page computations."""
-    with COMPUTE_QUEUE.turn():
+def _batch_turn(kind: str) -> Iterator[None]:
+    """A turn for one of the scheduler's batches, in line with training steps and page computations.
+
+    A batch goes second in line: it serves every student whose trace or token is waiting, and the
+    one scheduler thread that runs it would otherwise hold up every generation while it waited for
+    a whole class's lens and gradient turns. Between two batches one other computation still gets
+    its turn.
+    """
+    with COMPUTE_QUEUE.turn(place=BATCH_PLACE):
         _use_threads(None)
         yield
 
