@@ -150,8 +150,9 @@ def run_stress(
     timeout_s: float = 900.0,
     model_id: str | None = None,
     log_path: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict:
-    """Start a server (with ``budget`` as GPT_EXPLORER_MEMORY_BUDGET when given) and send it the class."""
+    """Start a server (with ``budget`` as GPT_EXPLORER_MEMORY_BUDGET when given, and ``env``) and send it the class."""
     from ui import DEFAULT_MODEL_ID
 
     prompts = [long_prompt(i, n_words) for i in range(sessions)]
@@ -162,7 +163,7 @@ def run_stress(
     limit = parse_size(budget) if budget else budget_limit()  # what the server will work out for itself
     query = urllib.parse.urlencode({"model": model_id}) if model_id else ""
     with (
-        running_server(env={BUDGET_ENV: str(limit)}, log_path=log_path) as (url, server),
+        running_server(env={BUDGET_ENV: str(limit), **(env or {})}, log_path=log_path) as (url, server),
         MemorySampler(server.pid) as sampler,
     ):
         started = time.perf_counter()

@@ -29,7 +29,10 @@ from .scheduler import GenerationJob, Job, Scheduler, steps_of, wait_for
 THREADS_ENV = "GPT_EXPLORER_THREADS"  # torch threads per app process; set when several share a machine
 MAX_WAITING = 60  # students queued for the model beyond this are told to come back instead of queued
 MAX_WAIT_S = 180.0  # a script that has waited this long for one turn gives up with the same message
-MAX_MEMORY_WAIT_S = 120.0  # a script that has waited this long for memory is refused
+MEMORY_WAIT_ENV = "GPT_EXPLORER_MEMORY_WAIT_S"
+MAX_MEMORY_WAIT_S = float(
+    os.environ.get(MEMORY_WAIT_ENV, "120")
+)  # a script that waited this long for memory is refused
 SHOW_WAIT_AFTER_S = 0.3  # shorter waits (one generated token of someone else's) draw nothing, so no flicker
 TRIM_EVERY_S = 1.0  # at most this often: a trim walks every free block (milliseconds)
 _last_trim = 0.0
