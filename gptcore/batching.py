@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .generation import Candidate, Step, _check_generation_args, _choose, _generator, next_token_distribution
+from .generation import (
+    Step,
+    _check_generation_args,
+    _choose,
+    _generator,
+    next_token_distribution,
+    steps_of_rows,
+)
 from .model import GPTModel
 from .trace import Trace, cropped_token_ids, record_forward, trace_of_row
 
@@ -293,23 +300,10 @@ class DecodeBatch:
             tokens = torch.cat(
                 [_choose(probs[row : row + 1], first.temperature, s.generator)[0] for row, s in enumerate(group)]
             )
-        top = torch.topk(probs, min(first.num_candidates, probs.shape[-1]))  # (m, k) each
-        chosen_probs = probs.gather(1, tokens[:, None])  # (m, 1)
-        ranks = (probs > chosen_probs).sum(dim=-1) + 1  # (m,)
-        steps = []
-        for row, sequence in enumerate(group):
-            step = Step(
-                index=len(sequence.steps),
-                token_id=int(tokens[row]),
-                prob=float(chosen_probs[row, 0]),
-                rank=int(ranks[row]),
-                candidates=tuple(
-                    Candidate(i, p) for i, p in zip(top.indices[row].tolist(), top.values[row].tolist(), strict=True)
-                ),
-            )
+        steps = steps_of_rows([len(sequence.steps) for sequence in group], probs, tokens, first.num_candidates)
+        for sequence, step in zip(group, steps, strict=True):
             sequence.steps.append(step)
             sequence.ids.append(step.token_id)
-            steps.append(step)
         return steps
 
     def _next_logits(self) -> None:

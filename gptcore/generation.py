@@ -219,22 +219,29 @@ def generate_steps(
         raise ValueError(f"num_candidates must be at least 1, got {num_candidates}")
     sampled = _sample(model, idx, max_new_tokens, context_size, temperature, top_k, top_p, eos_id, seed)
     for index, (probs, idx_next) in enumerate(sampled):
-        yield step_of(index, probs[0], int(idx_next), num_candidates)
+        yield steps_of_rows([index], probs, idx_next[:, 0], num_candidates)[0]
 
 
-def step_of(index: int, dist: torch.Tensor, token_id: int, num_candidates: int) -> Step:
-    """The Step for a token chosen from ``dist`` (vocab,): its probability, rank and the top candidates."""
-    top = torch.topk(dist, min(num_candidates, dist.shape[-1]))
-    chosen_prob = dist[token_id]
-    return Step(
-        index=index,
-        token_id=token_id,
-        prob=float(chosen_prob),
-        rank=int((dist > chosen_prob).sum()) + 1,
-        candidates=tuple(
-            Candidate(int(i), float(p)) for i, p in zip(top.indices.tolist(), top.values.tolist(), strict=True)
-        ),
-    )
+def steps_of_rows(indices: Sequence[int], probs: torch.Tensor, tokens: torch.Tensor, num_candidates: int) -> list[Step]:
+    """The Steps for tokens (m,) chosen from distributions (m, vocab): probability, rank, top candidates.
+
+    Row i is step number ``indices[i]`` of its own sequence: one sequence here, many in a DecodeBatch.
+    """
+    top = torch.topk(probs, min(num_candidates, probs.shape[-1]))  # (m, k) each, most likely first
+    chosen_probs = probs.gather(1, tokens[:, None])  # (m, 1)
+    ranks = (probs > chosen_probs).sum(dim=-1) + 1  # (m,)
+    return [
+        Step(
+            index=index,
+            token_id=int(tokens[row]),
+            prob=float(chosen_probs[row, 0]),
+            rank=int(ranks[row]),
+            candidates=tuple(
+                Candidate(i, p) for i, p in zip(top.indices[row].tolist(), top.values[row].tolist(), strict=True)
+            ),
+        )
+        for row, index in enumerate(indices)
+    ]
 
 
 # Tables for the Generate page.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gptcore import GPTModel, Step, Trace
+from gptcore import GPTModel, Step
 from gptcore.batching import DecodeBatch, Generation, trace_batch
 from gptcore.trace import cropped_token_ids
 
@@ -74,9 +74,8 @@ class Scheduler:
     """The batching thread and its queue of jobs. ``turn(kind)`` wraps each batch, kind "trace",
     "prefill" or "decode" (the app passes a COMPUTE_QUEUE turn); the thread starts with the first job."""
 
-    def __init__(self, turn: Callable[[str], object], max_waiting: int = 60) -> None:
+    def __init__(self, turn: Callable[[str], object]) -> None:
         self.turn = turn
-        self.max_waiting = max_waiting
         self._pending: deque[Job] = deque()
         self._generating: dict[str, tuple[DecodeBatch, list[GenerationJob]]] = {}  # model id -> its decode batch
         self._condition = threading.Condition()
@@ -282,9 +281,35 @@ def wait_for(
     Past ``timeout`` seconds (if it has not started) the job is cancelled and TimeoutError raised.
     Anything raised by ``on_wait`` (a Streamlit stop) cancels the job too.
     """
+    _wait_until(scheduler, job, job.done, timeout, on_wait, poll_s)
+    if job.error is not None:
+        raise job.error
+    result, job.result = job.result, None  # the caller owns it now: a job kept anywhere keeps no trace alive
+    return result
+
+
+def wait_started(
+    scheduler: Scheduler,
+    job: GenerationJob,
+    timeout: float,
+    on_wait: Callable[[int], None] | None = None,
+    poll_s: float = 0.25,
+) -> None:
+    """Wait until a generation's prompt has been read (its Steps follow), as ``wait_for`` waits."""
+    _wait_until(scheduler, job, job.started, timeout, on_wait, poll_s)
+
+
+def _wait_until(
+    scheduler: Scheduler,
+    job: Job,
+    event: threading.Event,
+    timeout: float,
+    on_wait: Callable[[int], None] | None,
+    poll_s: float,
+) -> None:
     deadline = time.monotonic() + timeout
     try:
-        while not job.done.wait(poll_s):
+        while not event.wait(poll_s):
             ahead = scheduler.ahead_of(job)
             if on_wait is not None:
                 on_wait(ahead)
@@ -293,10 +318,6 @@ def wait_for(
     except BaseException:
         scheduler.cancel(job)
         raise
-    if job.error is not None:
-        raise job.error
-    result, job.result = job.result, None  # the caller owns it now: a job kept anywhere keeps no trace alive
-    return result
 
 
 def steps_of(scheduler: Scheduler, job: GenerationJob, poll_s: float = 0.25) -> Iterator[Step]:
@@ -315,7 +336,3 @@ def steps_of(scheduler: Scheduler, job: GenerationJob, poll_s: float = 0.25) -> 
     finally:
         if not job.done.is_set():
             scheduler.cancel(job)
-
-
-def trace_in_batch(scheduler: Scheduler, job: TraceJob, timeout: float, on_wait=None) -> Trace:
-    return wait_for(scheduler, scheduler.submit(job), timeout, on_wait)

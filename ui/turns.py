@@ -24,7 +24,7 @@ from .allocator import trim_heap
 from .budget import MemoryRefusedError, Reservation
 from .memory import MEMORY_BUDGET
 from .queue import ComputeQueue, ServerBusyError
-from .scheduler import GenerationJob, Job, Scheduler, steps_of, wait_for
+from .scheduler import GenerationJob, Job, Scheduler, steps_of, wait_for, wait_started
 
 THREADS_ENV = "GPT_EXPLORER_THREADS"  # torch threads per app process; set when several share a machine
 MAX_WAITING = 60  # students queued for the model beyond this are told to come back instead of queued
@@ -75,7 +75,7 @@ def _batch_turn(kind: str) -> Iterator[None]:
         yield
 
 
-SCHEDULER = Scheduler(turn=_batch_turn, max_waiting=MAX_WAITING)
+SCHEDULER = Scheduler(turn=_batch_turn)
 
 
 def _give_back_memory_when_idle() -> None:
@@ -254,16 +254,7 @@ def in_batch(job: Job, slot=None) -> object:
     In a script the student sees their place while others are ahead, and a wait past MAX_WAIT_S ends
     the page with the "server busy" message; a worker thread waits silently and gets the errors.
     """
-    if not _in_script_thread():
-        return wait_for(SCHEDULER, _submit(job, None), MAX_WAIT_S)
-    notice = _WaitingNotice(slot)
-    try:
-        result = wait_for(SCHEDULER, _submit(job, notice), MAX_WAIT_S, on_wait=notice.in_batch)
-    except TimeoutError:
-        notice.error(busy_message(SCHEDULER.waiting()))
-        st.stop()
-    notice.clear()
-    return result
+    return _scheduled(job, slot, wait_for)
 
 
 def generated_steps(job: GenerationJob, slot=None) -> Iterator:
@@ -272,26 +263,22 @@ def generated_steps(job: GenerationJob, slot=None) -> Iterator:
     Waiting for the prompt to be read shows the student's place (in ``slot``), with the same bound
     and messages as ``in_batch``. Closing the iterator (the student left) takes it out of the batch.
     """
-    notice = _WaitingNotice(slot) if _in_script_thread() else None
-    _submit(job, notice)
-    deadline = time.monotonic() + MAX_WAIT_S
-    try:
-        while not job.started.wait(0.25):
-            ahead = SCHEDULER.ahead_of(job)
-            if notice is not None:
-                notice.in_batch(ahead)
-            if time.monotonic() > deadline and ahead > 0:
-                SCHEDULER.cancel(job)
-                if notice is None:
-                    raise ServerBusyError(f"no turn came within {MAX_WAIT_S:.0f} s", ahead)
-                notice.error(busy_message(SCHEDULER.waiting()))
-                st.stop()
-    except BaseException:
-        SCHEDULER.cancel(job)
-        raise
-    if notice is not None:
-        notice.clear()
+    _scheduled(job, slot, wait_started)
     yield from steps_of(SCHEDULER, job)
+
+
+def _scheduled(job: Job, slot, wait) -> object:
+    """Submit ``job`` and ``wait(scheduler, job, timeout, on_wait)`` for it, with the student's messages."""
+    if not _in_script_thread():
+        return wait(SCHEDULER, _submit(job, None), MAX_WAIT_S)
+    notice = _WaitingNotice(slot)
+    try:
+        result = wait(SCHEDULER, _submit(job, notice), MAX_WAIT_S, on_wait=notice.in_batch)
+    except TimeoutError:
+        notice.error(busy_message(SCHEDULER.waiting()))
+        st.stop()
+    notice.clear()
+    return result
 
 
 def busy_sessions() -> int:
