@@ -121,13 +121,16 @@ class MemorySampler:
     def __init__(self, pid: int, every_s: float = 0.25) -> None:
         self.pid, self.every_s = pid, every_s
         self.peak = 0
+        self.timeline: list[tuple[float, int]] = []  # (Unix time, bytes): to line up with the server's log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak = max(self.peak, resident_bytes(self.pid))
+                resident = resident_bytes(self.pid)
+                self.peak = max(self.peak, resident)
+                self.timeline.append((time.time(), resident))
             except (OSError, RuntimeError):  # the process is gone
                 return
             self._stop.wait(self.every_s)
@@ -189,6 +192,7 @@ def run_stress(
         "p95_s": percentile(done, 95),
         "wall_s": wall_s,
         "peak_rss_gb": sampler.peak / 1e9,
+        "rss_timeline": sampler.timeline,
         "peak_within_budget_plus_10_percent": sampler.peak <= 1.1 * limit,
         "rss_end_gb": rss_end / 1e9,
         "survived": survived,

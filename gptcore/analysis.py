@@ -75,7 +75,9 @@ def head_summary(trace: Trace, layer: int | None = None) -> pd.DataFrame:
     uniform = float(np.log(np.arange(1, trace.num_tokens + 1)).mean())
     frames = []
     for i in layers:
-        stats = head_statistics(trace.attention(i))  # per layer: never stacks all (L, H, T, T) at once
+        # One (T, T) map at a time: a layer's (H, T, T) maps of a 1,000-token prompt would take ~50 MB.
+        per_head = [head_statistics(trace.attention_head(i, head)[None]) for head in range(trace.n_heads)]
+        stats = {name: np.concatenate([one[name] for one in per_head]) for name in per_head[0]}
         frame = pd.DataFrame({"layer": i, "head": np.arange(trace.n_heads), **stats})
         frame.insert(3, "uniform_entropy", uniform)
         frames.append(frame)
@@ -87,6 +89,11 @@ def statistic_grid(summary: pd.DataFrame, statistic: str) -> np.ndarray:
     if statistic not in HEAD_STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}; choose from {list(HEAD_STATISTICS)}")
     return summary.pivot(index="layer", columns="head", values=statistic).to_numpy()
+
+
+def pooled_layer(trace: Trace, layer: int, max_size: int) -> np.ndarray:
+    """(H, S, S) every head of one layer pooled by pooled_pattern, deriving one (T, T) map at a time."""
+    return np.stack([pooled_pattern(trace.attention_head(layer, head), max_size) for head in range(trace.n_heads)])
 
 
 def masked_pattern(pattern: np.ndarray) -> np.ndarray:

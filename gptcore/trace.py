@@ -124,15 +124,21 @@ class Trace:
 
     def attention_head(self, layer: int, head: int) -> np.ndarray:
         """(T, T) one head's pattern, computed from that head's queries and keys only: the same numbers
-        as attention(layer)[head] for a twelfth of the work."""
+        as attention(layer)[head] for a twelfth of the work and memory."""
+        return _read_only(torch.softmax(self._head_scores(layer, head), dim=-1).numpy())
+
+    def head_scores(self, layer: int, head: int) -> np.ndarray:
+        """(T, T) one head's scores before softmax, -inf where the causal mask hides a key."""
+        return _read_only(self._head_scores(layer, head).numpy())
+
+    def _head_scores(self, layer: int, head: int) -> torch.Tensor:
         if not -self.n_heads <= head < self.n_heads:
             raise ValueError(f"head {head} does not exist; this model has heads 0..{self.n_heads - 1}")
         self.layer("attn_queries", layer)  # checks the layer
         queries, keys = self._query_key_tensors[layer]
         head = head % self.n_heads
         one_head = slice(head, head + 1)  # keep the head axis: (1, 1, T, head_dim)
-        scores = causal_scores(queries[:, one_head], keys[:, one_head])[0, 0]  # (T, T)
-        return _read_only(torch.softmax(scores, dim=-1).numpy())
+        return causal_scores(queries[:, one_head], keys[:, one_head])[0, 0]  # (T, T)
 
     def scores(self, layer: int) -> np.ndarray:
         """(H, T, T) the scores before softmax, -inf where the causal mask hides a key."""

@@ -15,7 +15,7 @@ from gptcore.analysis import (
     HEAD_STATISTICS,
     head_summary,
     masked_pattern,
-    pooled_pattern,
+    pooled_layer,
     statistic_grid,
     tile_patterns,
 )
@@ -39,7 +39,7 @@ def cached_head_summary(model_id: str, token_ids: tuple[int, ...], _trace: Trace
 def cached_glance(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> np.ndarray:
     """All layers x heads, each pattern averaged down to a thumbnail, tiled into one image."""
     thumbnails = np.concatenate(
-        [pooled_pattern(_trace.attention(i), GLANCE_TOKENS) for i in range(_trace.n_layers)]
+        [pooled_layer(_trace, i, GLANCE_TOKENS) for i in range(_trace.n_layers)]
     )  # (L * H, S, S)
     return tile_patterns(thumbnails, n_cols=_trace.n_heads)
 
@@ -94,7 +94,7 @@ def tiled_heatmap(image: np.ndarray, tile_size: int, n_cols: int, height: int) -
 @ui.cached
 def cached_thumbnails(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> np.ndarray:
     """(H, S, S) one layer's patterns, averaged down to at most THUMBNAIL_TOKENS a side."""
-    return pooled_pattern(_trace.attention(layer), THUMBNAIL_TOKENS)
+    return pooled_layer(_trace, layer, THUMBNAIL_TOKENS)
 
 
 def layer_multiples(thumbnails: np.ndarray, chosen_head: int) -> go.Figure:
@@ -215,7 +215,7 @@ if t.num_tokens > MAX_TOKENS_SHOWN:
 window = slice(start, start + MAX_TOKENS_SHOWN)
 
 st.subheader(f"Layer {layer}, head {head}")
-scores = masked_pattern(t.scores(layer)[head][window, window])
+scores = masked_pattern(t.head_scores(layer, head)[window, window])
 weights = masked_pattern(t.attention_head(layer, head)[window, window])
 score_col, weight_col = st.columns(2)
 with score_col:

@@ -20,6 +20,7 @@ from gptcore.analysis import (
     layernorm_stats,
     masked_pattern,
     norm_parameters,
+    pooled_layer,
     pooled_pattern,
     statistic_grid,
     tile_patterns,
@@ -99,6 +100,20 @@ def test_pooled_pattern_averages_blocks_and_keeps_fully_masked_blocks_blank():
     assert pooled.shape == (4, 4)
     assert np.isnan(pooled[0, 1]) and np.isnan(pooled[0, 3])  # blocks entirely above the diagonal
     np.testing.assert_allclose(pooled[np.tril_indices(4)], 2.0)  # masked cells do not drag the mean down
+
+
+def test_one_head_at_a_time_gives_the_layers_own_maps(tiny_trace):
+    for layer in (0, -1):
+        for head in range(tiny_trace.n_heads):
+            np.testing.assert_allclose(
+                tiny_trace.attention_head(layer, head), tiny_trace.attention(layer)[head], atol=1e-6
+            )
+            np.testing.assert_allclose(tiny_trace.head_scores(layer, head), tiny_trace.scores(layer)[head], atol=1e-5)
+        np.testing.assert_allclose(
+            pooled_layer(tiny_trace, layer, 4), pooled_pattern(tiny_trace.attention(layer), 4), atol=1e-6
+        )
+    with pytest.raises(ValueError, match="head 99 does not exist"):
+        tiny_trace.head_scores(0, 99)
 
 
 def test_tile_patterns_places_each_tile_with_nan_gaps():

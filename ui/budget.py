@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import threading
 import time
 import weakref
@@ -31,6 +32,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from gptcore.hub import format_bytes
+
+logger = logging.getLogger(__name__)
 
 MAKE_ROOM_EVERY_S = 1.0  # gc and heap trims walk the whole process: at most this often
 
@@ -228,6 +231,7 @@ class MemoryBudget:
             if nbytes > free:
                 return None
             self._reserved += nbytes
+            self._log(f"granted {format_bytes(nbytes)} to {what}")
             return Reservation(self, nbytes, what)
 
     def _make_room(self, nbytes: int) -> None:
@@ -255,6 +259,7 @@ class MemoryBudget:
             self._reserved -= nbytes
             self._settled -= nbytes if settled else 0
             self._condition.notify_all()
+        self._log(f"gave back {format_bytes(nbytes)}")
 
     def _move_to_held(self, nbytes: int, owner, settled: bool) -> None:
         with self._condition:
@@ -267,6 +272,11 @@ class MemoryBudget:
         with self._condition:
             self._held -= nbytes
             self._condition.notify_all()
+
+    def _log(self, event: str) -> None:
+        """At DEBUG level, each grant and return with the budget's state: how a peak came about."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s; %s", event, self.describe())
 
     def describe(self) -> str:
         """One line for logs and the stress bench: the limit and how it is used."""
