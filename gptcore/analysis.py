@@ -29,6 +29,9 @@ HEAD_STATISTICS = {
 }
 
 
+HEAD_GROUP_BYTES = 4 * 2**20  # attention maps derived at once by the per-head summaries
+
+
 def attention_entropy(weights: np.ndarray) -> np.ndarray:
     """Entropy in nats of every attention row: (..., T_query, T_key) -> (..., T_query).
 
@@ -65,6 +68,14 @@ def head_statistics(weights: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def head_groups(trace: Trace, max_bytes: int = HEAD_GROUP_BYTES) -> list[slice]:
+    """Runs of heads whose (h, T, T) maps fit in ``max_bytes``: all of a layer's heads for a short prompt
+    (one call instead of twelve), one at a time for a long one (a 1,000-token layer is ~50 MB)."""
+    per_head = trace.num_tokens**2 * 4  # float32 bytes of one head's map
+    size = max(1, min(trace.n_heads, max_bytes // per_head))
+    return [slice(first, min(first + size, trace.n_heads)) for first in range(0, trace.n_heads, size)]
+
+
 def head_summary(trace: Trace, layer: int | None = None) -> pd.DataFrame:
     """One row per head: layer, head, entropy, uniform_entropy, prev_token, first_token, self_token.
 
@@ -75,9 +86,8 @@ def head_summary(trace: Trace, layer: int | None = None) -> pd.DataFrame:
     uniform = float(np.log(np.arange(1, trace.num_tokens + 1)).mean())
     frames = []
     for i in layers:
-        # One (T, T) map at a time: a layer's (H, T, T) maps of a 1,000-token prompt would take ~50 MB.
-        per_head = [head_statistics(trace.attention_head(i, head)[None]) for head in range(trace.n_heads)]
-        stats = {name: np.concatenate([one[name] for one in per_head]) for name in per_head[0]}
+        per_group = [head_statistics(trace.attention_heads(i, heads)) for heads in head_groups(trace)]
+        stats = {name: np.concatenate([one[name] for one in per_group]) for name in per_group[0]}
         frame = pd.DataFrame({"layer": i, "head": np.arange(trace.n_heads), **stats})
         frame.insert(3, "uniform_entropy", uniform)
         frames.append(frame)
@@ -92,8 +102,10 @@ def statistic_grid(summary: pd.DataFrame, statistic: str) -> np.ndarray:
 
 
 def pooled_layer(trace: Trace, layer: int, max_size: int) -> np.ndarray:
-    """(H, S, S) every head of one layer pooled by pooled_pattern, deriving one (T, T) map at a time."""
-    return np.stack([pooled_pattern(trace.attention_head(layer, head), max_size) for head in range(trace.n_heads)])
+    """(H, S, S) every head of one layer pooled by pooled_pattern, a few heads' maps at a time."""
+    return np.concatenate(
+        [pooled_pattern(trace.attention_heads(layer, heads), max_size) for heads in head_groups(trace)]
+    )
 
 
 def masked_pattern(pattern: np.ndarray) -> np.ndarray:

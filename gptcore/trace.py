@@ -125,20 +125,26 @@ class Trace:
     def attention_head(self, layer: int, head: int) -> np.ndarray:
         """(T, T) one head's pattern, computed from that head's queries and keys only: the same numbers
         as attention(layer)[head] for a twelfth of the work and memory."""
-        return _read_only(torch.softmax(self._head_scores(layer, head), dim=-1).numpy())
+        return self.attention_heads(layer, self._head_slice(head))[0]
+
+    def attention_heads(self, layer: int, heads: slice) -> np.ndarray:
+        """(h, T, T) the patterns of a run of heads, e.g. slice(0, 4): less memory than the whole layer."""
+        return _read_only(torch.softmax(self._heads_scores(layer, heads), dim=-1).numpy())
 
     def head_scores(self, layer: int, head: int) -> np.ndarray:
         """(T, T) one head's scores before softmax, -inf where the causal mask hides a key."""
-        return _read_only(self._head_scores(layer, head).numpy())
+        return _read_only(self._heads_scores(layer, self._head_slice(head))[0].numpy())
 
-    def _head_scores(self, layer: int, head: int) -> torch.Tensor:
+    def _head_slice(self, head: int) -> slice:
         if not -self.n_heads <= head < self.n_heads:
             raise ValueError(f"head {head} does not exist; this model has heads 0..{self.n_heads - 1}")
-        self.layer("attn_queries", layer)  # checks the layer
-        queries, keys = self._query_key_tensors[layer]
         head = head % self.n_heads
-        one_head = slice(head, head + 1)  # keep the head axis: (1, 1, T, head_dim)
-        return causal_scores(queries[:, one_head], keys[:, one_head])[0, 0]  # (T, T)
+        return slice(head, head + 1)
+
+    def _heads_scores(self, layer: int, heads: slice) -> torch.Tensor:
+        self.layer("attn_queries", layer)  # checks the layer
+        queries, keys = self._query_key_tensors[layer]  # (1, H, T, head_dim) each
+        return causal_scores(queries[:, heads], keys[:, heads])[0]  # (h, T, T)
 
     def scores(self, layer: int) -> np.ndarray:
         """(H, T, T) the scores before softmax, -inf where the causal mask hides a key."""

@@ -18,6 +18,7 @@ teacher can share a link that opens the same prompt.
 - scheduler.py: the thread that runs every session's traces and generations in batches
 - budget.py, memory.py, caches.py, allocator.py: the process's memory budget and byte-bounded caches
 - logs.py: the app's own log lines in the server's output
+- collector.py: the libraries' objects left out of the garbage collection after every script run
 - openmp.py: torch's OpenMP threads wait passively (imported before anything loads torch)
 - widgets.py: labels, explanations, download buttons, remembered choices
 - training.py: training runs in background threads, one per session, a few at a time per server
@@ -45,6 +46,7 @@ from .catalog import (
     picker_label,
     refresh_checkpoints,
 )
+from .collector import freeze_startup_objects
 from .downloads import DownloadJob, DownloadRegistry, download_registry
 from .memory import BUDGET_ENV, MEMORY_BUDGET, format_bytes, memory_refusal, read_available_memory
 from .models import MODEL_KEY, current_choice, current_model, current_model_id, forget_model, get_model, refusal
@@ -174,3 +176,5 @@ __all__ = [
     "training_refusal",
     "training_registry",
 ]
+
+freeze_startup_objects()  # last: every library the pages use is imported by now
