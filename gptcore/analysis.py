@@ -6,6 +6,8 @@ here changes the model: parameters are read with ``detach()`` and demos build th
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 import pandas as pd
 import torch
@@ -29,7 +31,7 @@ HEAD_STATISTICS = {
 }
 
 
-HEAD_GROUP_BYTES = 4 * 2**20  # attention maps derived at once by the per-head summaries
+ATTENTION_CHUNK_BYTES = 4 * 2**20  # attention maps derived at once by the summaries of every head
 
 
 def attention_entropy(weights: np.ndarray) -> np.ndarray:
@@ -68,12 +70,28 @@ def head_statistics(weights: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def head_groups(trace: Trace, max_bytes: int = HEAD_GROUP_BYTES) -> list[slice]:
-    """Runs of heads whose (h, T, T) maps fit in ``max_bytes``: all of a layer's heads for a short prompt
-    (one call instead of twelve), one at a time for a long one (a 1,000-token layer is ~50 MB)."""
-    per_head = trace.num_tokens**2 * 4  # float32 bytes of one head's map
-    size = max(1, min(trace.n_heads, max_bytes // per_head))
-    return [slice(first, min(first + size, trace.n_heads)) for first in range(0, trace.n_heads, size)]
+def attention_chunks(
+    trace: Trace, layers: Sequence[int], max_bytes: int = ATTENTION_CHUNK_BYTES
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every head's pattern in ``layers``, a few MB at a time, as (layers (n,), heads (n,), maps (n, T, T)).
+
+    A short prompt's maps come all in one computation (a 12-token prompt's 144 maps take 83 kB);
+    a long prompt's one head at a time (one layer of a 1,000-token prompt would take ~50 MB).
+    """
+    n_heads, map_bytes = trace.n_heads, trace.num_tokens**2 * 4  # float32 bytes of one (T, T) map
+    maps_per_chunk = max(1, max_bytes // map_bytes)
+    if maps_per_chunk >= n_heads:  # whole layers at once
+        step = maps_per_chunk // n_heads
+        for first in range(0, len(layers), step):
+            chunk = list(layers[first : first + step])
+            maps = trace.attention_layers(chunk)  # (l, H, T, T)
+            yield np.repeat(chunk, n_heads), np.tile(np.arange(n_heads), len(chunk)), maps.reshape(-1, *maps.shape[2:])
+        return
+    for layer in layers:
+        for first in range(0, n_heads, maps_per_chunk):
+            heads = np.arange(first, min(first + maps_per_chunk, n_heads))
+            maps = trace.attention_heads(layer, slice(heads[0], heads[-1] + 1))  # (h, T, T)
+            yield np.full(len(heads), layer), heads, maps
 
 
 def head_summary(trace: Trace, layer: int | None = None) -> pd.DataFrame:
@@ -83,15 +101,13 @@ def head_summary(trace: Trace, layer: int | None = None) -> pd.DataFrame:
     query spread its attention evenly over all the keys it may see: the yardstick for "focused".
     """
     layers = range(trace.n_layers) if layer is None else [range(trace.n_layers)[layer]]
-    uniform = float(np.log(np.arange(1, trace.num_tokens + 1)).mean())
-    frames = []
-    for i in layers:
-        per_group = [head_statistics(trace.attention_heads(i, heads)) for heads in head_groups(trace)]
-        stats = {name: np.concatenate([one[name] for one in per_group]) for name in per_group[0]}
-        frame = pd.DataFrame({"layer": i, "head": np.arange(trace.n_heads), **stats})
-        frame.insert(3, "uniform_entropy", uniform)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    chunks = [
+        {"layer": layer_ids, "head": head_ids, **head_statistics(maps)}
+        for layer_ids, head_ids, maps in attention_chunks(trace, layers)
+    ]
+    summary = pd.DataFrame({name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]})
+    summary.insert(3, "uniform_entropy", float(np.log(np.arange(1, trace.num_tokens + 1)).mean()))
+    return summary
 
 
 def statistic_grid(summary: pd.DataFrame, statistic: str) -> np.ndarray:
@@ -101,11 +117,9 @@ def statistic_grid(summary: pd.DataFrame, statistic: str) -> np.ndarray:
     return summary.pivot(index="layer", columns="head", values=statistic).to_numpy()
 
 
-def pooled_layer(trace: Trace, layer: int, max_size: int) -> np.ndarray:
-    """(H, S, S) every head of one layer pooled by pooled_pattern, a few heads' maps at a time."""
-    return np.concatenate(
-        [pooled_pattern(trace.attention_heads(layer, heads), max_size) for heads in head_groups(trace)]
-    )
+def pooled_layers(trace: Trace, layers: Sequence[int], max_size: int) -> np.ndarray:
+    """(len(layers) * H, S, S) every head of the layers, in order, pooled by pooled_pattern."""
+    return np.concatenate([pooled_pattern(maps, max_size) for _, _, maps in attention_chunks(trace, layers)])
 
 
 def masked_pattern(pattern: np.ndarray) -> np.ndarray:

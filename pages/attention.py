@@ -15,7 +15,7 @@ from gptcore.analysis import (
     HEAD_STATISTICS,
     head_summary,
     masked_pattern,
-    pooled_layer,
+    pooled_layers,
     statistic_grid,
     tile_patterns,
 )
@@ -38,9 +38,7 @@ def cached_head_summary(model_id: str, token_ids: tuple[int, ...], _trace: Trace
 @ui.cached
 def cached_glance(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> np.ndarray:
     """All layers x heads, each pattern averaged down to a thumbnail, tiled into one image."""
-    thumbnails = np.concatenate(
-        [pooled_layer(_trace, i, GLANCE_TOKENS) for i in range(_trace.n_layers)]
-    )  # (L * H, S, S)
+    thumbnails = pooled_layers(_trace, range(_trace.n_layers), GLANCE_TOKENS)  # (L * H, S, S)
     return tile_patterns(thumbnails, n_cols=_trace.n_heads)
 
 
@@ -94,7 +92,7 @@ def tiled_heatmap(image: np.ndarray, tile_size: int, n_cols: int, height: int) -
 @ui.cached
 def cached_thumbnails(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> np.ndarray:
     """(H, S, S) one layer's patterns, averaged down to at most THUMBNAIL_TOKENS a side."""
-    return pooled_layer(_trace, layer, THUMBNAIL_TOKENS)
+    return pooled_layers(_trace, [layer], THUMBNAIL_TOKENS)
 
 
 def layer_multiples(thumbnails: np.ndarray, chosen_head: int) -> go.Figure:
@@ -305,10 +303,11 @@ if st.toggle("Show every head's pattern as a thumbnail", key="attention_show_gla
 st.subheader(f"Per-head summary, layer {layer}")
 layer_summary = summary[summary["layer"] == layer].drop(columns="layer")
 st.dataframe(
-    layer_summary.style.format(precision=3, na_rep="—"),
+    layer_summary,
     width="stretch",
     height=36 * (len(layer_summary) + 1) + 3,  # every head visible without scrolling
     hide_index=True,
+    column_config={name: st.column_config.NumberColumn(format="%.3f") for name in layer_summary.columns[1:]},
     key="attention_summary_table",
 )
 st.caption(

@@ -191,8 +191,9 @@ def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: s
     """Draw the text and (now and then) the step's chart as the batch hands over each step."""
     _, progress_slot, text_slot, chart_slot = slots
     last_chart_time = 0.0
-    for step in iterator:
-        steps.append(step)
+    for arrived in iterator:  # every step written since the last drawing: one drawing catches up
+        steps.extend(arrived)
+        step = arrived[-1]
         _, generated_text = split_generated_text([], [s.token_id for s in steps])
         progress_slot.progress(
             len(steps) / settings.max_new_tokens, text=f"Token {len(steps)} of {settings.max_new_tokens}"

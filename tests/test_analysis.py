@@ -10,6 +10,7 @@ from gptcore import PRESETS, build_model, count_parameters, trace
 from gptcore.analysis import (
     activation_curves,
     activation_summary,
+    attention_chunks,
     attention_entropy,
     feedforward_sizes,
     head_statistics,
@@ -20,7 +21,7 @@ from gptcore.analysis import (
     layernorm_stats,
     masked_pattern,
     norm_parameters,
-    pooled_layer,
+    pooled_layers,
     pooled_pattern,
     statistic_grid,
     tile_patterns,
@@ -109,9 +110,17 @@ def test_one_head_at_a_time_gives_the_layers_own_maps(tiny_trace):
                 tiny_trace.attention_head(layer, head), tiny_trace.attention(layer)[head], atol=1e-6
             )
             np.testing.assert_allclose(tiny_trace.head_scores(layer, head), tiny_trace.scores(layer)[head], atol=1e-5)
-        np.testing.assert_allclose(
-            pooled_layer(tiny_trace, layer, 4), pooled_pattern(tiny_trace.attention(layer), 4), atol=1e-6
-        )
+    every_layer = np.concatenate([tiny_trace.attention(layer) for layer in range(tiny_trace.n_layers)])  # (L * H, T, T)
+    np.testing.assert_allclose(
+        pooled_layers(tiny_trace, range(tiny_trace.n_layers), 4), pooled_pattern(every_layer, 4), atol=1e-6
+    )
+    for max_bytes in (1, 10**9):  # one map at a time, or every layer at once: the same maps, in order
+        chunks = list(attention_chunks(tiny_trace, [1, 0], max_bytes))
+        assert len(chunks) == (2 * tiny_trace.n_heads if max_bytes == 1 else 1)
+        layers, heads, maps = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
+        np.testing.assert_array_equal(layers, np.repeat([1, 0], tiny_trace.n_heads))
+        np.testing.assert_array_equal(heads, np.tile(np.arange(tiny_trace.n_heads), 2))
+        np.testing.assert_allclose(maps, np.concatenate([tiny_trace.attention(1), tiny_trace.attention(0)]), atol=1e-6)
     with pytest.raises(ValueError, match="head 99 does not exist"):
         tiny_trace.head_scores(0, 99)
 

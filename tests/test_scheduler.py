@@ -65,7 +65,7 @@ def test_generations_from_many_threads_each_get_their_own_text(tiny_model, token
         ids = tuple(tokenizer.encode(PROMPTS[index]))
         job = generation_job(tiny_model, "tiny", ids, max_new_tokens=6, **settings[index])
         scheduler.submit(job)
-        results[index] = list(steps_of(scheduler, job))
+        results[index] = [step for arrived in steps_of(scheduler, job) for step in arrived]
 
     threads = [threading.Thread(target=student, args=(i,)) for i in range(len(PROMPTS))]
     for thread in threads:

@@ -83,6 +83,7 @@ class Scheduler:
         self.batch_sizes: list[tuple[str, int]] = []  # ("trace" | "decode", sequences) of recent batches
         self.tokens_generated = 0
         self._unlogged: Counter[tuple[str, int]] = Counter()
+        self._unlogged_seconds: Counter[str] = Counter()  # time in each kind of batch, turn waits included
         self._logged_at = time.monotonic()
 
     # --- what sessions call ----------------------------------------------------------------
@@ -125,10 +126,11 @@ class Scheduler:
             self._run_once()  # its locals (jobs, and through them traces) are gone before the next wait
             self._log_batches()
 
-    def _record(self, kind: str, size: int) -> None:
+    def _record(self, kind: str, size: int, seconds: float) -> None:
         self.batch_sizes.append((kind, size))
         del self.batch_sizes[:-1000]  # recent batches only
         self._unlogged[kind, size] += 1
+        self._unlogged_seconds[kind] += seconds
 
     def _log_batches(self, force: bool = False) -> None:
         """Now and then, one line: how many batches of each kind and size ran since the last line."""
@@ -137,8 +139,13 @@ class Scheduler:
         for kind in ("trace", "decode"):
             sizes = {size: count for (k, size), count in sorted(self._unlogged.items()) if k == kind}
             if sizes:
-                logger.info("scheduler %s batches (size: count) %s", kind, sizes)
+                seconds = self._unlogged_seconds[kind]
+                each_ms = 1000 * seconds / sum(sizes.values())
+                logger.info(
+                    "scheduler %s batches (size: count) %s, %.1f s in all (%.0f ms each)", kind, sizes, seconds, each_ms
+                )
         self._unlogged.clear()
+        self._unlogged_seconds.clear()
         self._logged_at = time.monotonic()
 
     def _run_once(self) -> None:
@@ -180,9 +187,10 @@ class Scheduler:
 
     def _run_traces(self, jobs: list[TraceJob]) -> None:
         try:
+            started = time.perf_counter()
             with self.turn("trace"), torch.no_grad():
                 traces = trace_batch(jobs[0].model, [job.token_ids for job in jobs])
-            self._record("trace", len(jobs))
+            self._record("trace", len(jobs), time.perf_counter() - started)
         except Exception as error:  # one bad prompt must not take down the others: run them one by one
             if len(jobs) == 1:
                 jobs[0].finish(error=error)
@@ -236,6 +244,7 @@ class Scheduler:
                 jobs.remove(job)
                 job.finish(error=JobCancelledError("cancelled"))
             if jobs:
+                started = time.perf_counter()
                 try:
                     with self.turn("decode"):
                         chosen = batch.step()
@@ -246,7 +255,7 @@ class Scheduler:
                     jobs.clear()
                     chosen = []
                 if chosen:
-                    self._record("decode", len(chosen))
+                    self._record("decode", len(chosen), time.perf_counter() - started)
                 self.tokens_generated += len(chosen)
                 by_generation = {id(job.generation): job for job in jobs}
                 for generation, step in chosen:
@@ -320,17 +329,27 @@ def _wait_until(
         raise
 
 
-def steps_of(scheduler: Scheduler, job: GenerationJob, poll_s: float = 0.25) -> Iterator[Step]:
-    """The generation's Steps as the batch makes them; closing the iterator cancels the job."""
+def steps_of(scheduler: Scheduler, job: GenerationJob, poll_s: float = 0.25) -> Iterator[list[Step]]:
+    """The generation's Steps as the batch makes them, a list at a time; closing the iterator cancels the job.
+
+    Each list holds every Step that arrived since the last one (at least one), so a page that draws
+    more slowly than a busy server writes draws once for all of them and catches up, instead of
+    drawing every step late and holding back the batch with its redrawing.
+    """
     try:
-        while True:
+        finished = False
+        while not finished:
             try:
-                step = job.steps.get(timeout=poll_s)
+                arrived = [job.steps.get(timeout=poll_s)]
             except queue.Empty:
                 continue
-            if step is None:
-                break
-            yield step
+            while arrived[-1] is not None and not job.steps.empty():
+                arrived.append(job.steps.get_nowait())  # this thread is the queue's only reader
+            if arrived[-1] is None:  # the end (or an error)
+                finished = True
+                arrived.pop()
+            if arrived:
+                yield arrived
         if job.error is not None and not isinstance(job.error, JobCancelledError):
             raise job.error
     finally:

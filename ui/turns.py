@@ -257,8 +257,9 @@ def in_batch(job: Job, slot=None) -> object:
     return _scheduled(job, slot, wait_for)
 
 
-def generated_steps(job: GenerationJob, slot=None) -> Iterator:
-    """The Steps of a generation run in the scheduler's decode batch, as they come.
+def generated_steps(job: GenerationJob, slot=None) -> Iterator[list]:
+    """The Steps of a generation run in the scheduler's decode batch, as they come: lists of the
+    Steps that arrived since the last (see scheduler.steps_of).
 
     Waiting for the prompt to be read shows the student's place (in ``slot``), with the same bound
     and messages as ``in_batch``. Closing the iterator (the student left) takes it out of the batch.
