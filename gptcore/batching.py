@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .device import model_device
 from .generation import (
     Step,
     _check_generation_args,
@@ -50,7 +51,7 @@ def trace_batch(model: GPTModel, sequences: Sequence[Sequence[int] | np.ndarray 
     batch = torch.full((len(cropped), longest), PAD_ID, dtype=torch.long)  # (b, T_max), padded on the right
     for row, (ids, _) in enumerate(cropped):
         batch[row, : len(ids)] = ids
-    tensors, last_logits = record_forward(model, batch, [len(ids) for ids, _ in cropped])
+    tensors, last_logits = record_forward(model, batch, [len(ids) for ids, _ in cropped])  # moves batch to the model
     return [
         trace_of_row(model, tensors, last_logits, ids, n_cropped, row) for row, (ids, n_cropped) in enumerate(cropped)
     ]
@@ -98,8 +99,9 @@ class BatchKVCache:
     def keep_rows(self, rows: list[int]) -> None:
         """Drop every row not listed, keeping the listed ones in order."""
         index = torch.tensor(rows, dtype=torch.long)
-        self._keys = [keys.index_select(0, index) for keys in self._keys]
-        self._values = [values.index_select(0, index) for values in self._values]
+        on_device = index.to(self._keys[0].device) if self._keys else index
+        self._keys = [keys.index_select(0, on_device) for keys in self._keys]
+        self._values = [values.index_select(0, on_device) for values in self._values]
         self.lengths = self.lengths.index_select(0, index)
 
     # --- what the model asks of a cache (see attention.KVCache) -------------------------------
@@ -117,11 +119,12 @@ class BatchKVCache:
     def update(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write each row's new keys/values (b, n_heads, T_new, head_dim) at its own positions; return all."""
         num_new = keys.shape[2]
-        rows = torch.arange(self.rows)
+        rows = torch.arange(self.rows, device=keys.device)
+        lengths = self.lengths.to(keys.device)
         for offset in range(num_new):
             # Advanced indexing on axes 0 and 2: (b, n_heads, head_dim) written at (row, :, lengths[row] + offset).
-            self._keys[layer][rows, :, self.lengths + offset] = keys[:, :, offset]
-            self._values[layer][rows, :, self.lengths + offset] = values[:, :, offset]
+            self._keys[layer][rows, :, lengths + offset] = keys[:, :, offset]
+            self._values[layer][rows, :, lengths + offset] = values[:, :, offset]
         total = int(self.lengths.max()) + num_new
         return self._keys[layer][:, :, :total], self._values[layer][:, :, :total]
 
@@ -180,6 +183,7 @@ class DecodeBatch:
 
     def __init__(self, model: GPTModel) -> None:
         self.model = model
+        self.device = model_device(model)
         self.sequences: list[Generation] = []  # one per row of the cache, in order
         self.windowed: list[Generation] = []  # longer than their context: recomputed from the window, alone
         self.cache = BatchKVCache(model.cfg.n_layers)
@@ -231,7 +235,7 @@ class DecodeBatch:
             top_p=top_p,
             eos_id=eos_id,
             num_candidates=num_candidates,
-            generator=_generator(seed, ids.device),
+            generator=_generator(seed, self.device),  # on the model's device, as generate() makes it
         )
 
     def _prefill(self, generations: list[Generation]) -> None:
@@ -245,8 +249,9 @@ class DecodeBatch:
         for row, generation in enumerate(generations):
             batch[row, : lengths[row]] = torch.tensor(generation.ids)
         cache = self.model.new_cache(capacity=max(lengths))
-        hidden = self.model.hidden_states(batch, cache)  # (b, T_max, emb_dim)
-        last = hidden[torch.arange(len(generations)), torch.tensor(lengths) - 1]  # (b, emb_dim)
+        hidden = self.model.hidden_states(batch.to(self.device), cache)  # (b, T_max, emb_dim)
+        rows, last_positions = torch.arange(len(generations)), torch.tensor(lengths) - 1
+        last = hidden[rows.to(self.device), last_positions.to(self.device)]  # (b, emb_dim)
         logits = self.model.out_head(last)  # (b, vocab)
         for row, generation in enumerate(generations):
             generation.logits = logits[row]
@@ -310,11 +315,11 @@ class DecodeBatch:
         """Feed every cached row its newest token in one forward pass; windowed sequences one by one."""
         for sequence in self.windowed:
             # Positions shift once the window slides, so it is recomputed from scratch, as generate() does.
-            window = torch.tensor(sequence.ids[-sequence.context_size :])[None]  # (1, context_size)
+            window = torch.tensor(sequence.ids[-sequence.context_size :], device=self.device)[None]  # (1, context)
             sequence.logits = self.model.out_head(self.model.hidden_states(window)[0, -1])
         if not self.sequences:
             return
-        newest = torch.tensor([[sequence.ids[-1]] for sequence in self.sequences])  # (b, 1)
+        newest = torch.tensor([[sequence.ids[-1]] for sequence in self.sequences], device=self.device)  # (b, 1)
         hidden = self.model.hidden_states(newest, self.cache)  # (b, 1, emb_dim)
         logits = self.model.out_head(hidden[:, -1])  # (b, vocab)
         for row, sequence in enumerate(self.sequences):

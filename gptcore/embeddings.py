@@ -116,10 +116,10 @@ def nearest_tokens(
     similarities = np.zeros((len(ids), k), dtype=np.float32)
     with torch.no_grad():
         for start in range(0, len(ids), _CHUNK_ROWS):
-            chunk = ids[start : start + _CHUNK_ROWS]
+            chunk = ids[start : start + _CHUNK_ROWS].to(normalized.device)
             sims = normalized[chunk] @ normalized.T  # (chunk, vocab) cosine similarities
-            sims[torch.arange(len(chunk)), chunk] = -torch.inf  # a token is not its own neighbour
+            sims[torch.arange(len(chunk), device=normalized.device), chunk] = -torch.inf  # not its own neighbour
             top = torch.topk(sims, k, dim=1)  # sorted, best first
-            neighbour_ids[start : start + len(chunk)] = top.indices.numpy()
-            similarities[start : start + len(chunk)] = top.values.numpy()
+            neighbour_ids[start : start + len(chunk)] = top.indices.cpu().numpy()
+            similarities[start : start + len(chunk)] = top.values.cpu().numpy()
     return neighbour_ids, similarities

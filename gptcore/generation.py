@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from .device import model_device
 from .model import GPTModel
 from .tokenizer import get_tokenizer, token_label, token_labels
 
@@ -158,6 +159,7 @@ def _sample(
     ``seed`` seeds a private generator, never the global one.
     """
     _check_generation_args(model, idx, max_new_tokens, context_size, temperature, top_k, top_p)
+    idx = idx.to(model_device(model))  # the ids go where the model is (a no-op on the CPU)
     decoder = _Decoder(model, idx, context_size, max_new_tokens)
     generator = _generator(seed, idx.device)
     finished = torch.zeros(idx.shape[0], 1, dtype=torch.bool, device=idx.device)

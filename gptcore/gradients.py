@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .device import model_device
 from .hooks import Recorder, recording
 from .layers import GELU
 from .model import GPTModel
@@ -45,7 +46,7 @@ def gradient_norms(
     """Loss of predicting each next token of the prompt, and the gradient norms it produces."""
     if model.training and model.cfg.drop_rate > 0:
         raise ValueError("the model is in training mode, so dropout would randomise gradients; call model.eval()")
-    ids = as_token_ids(token_ids)[-model.cfg.context_length :]
+    ids = as_token_ids(token_ids)[-model.cfg.context_length :].to(model_device(model))
     if len(ids) < 2:
         raise ValueError("the loss needs at least two tokens: one to read and one to predict")
 
@@ -77,7 +78,7 @@ def gradient_norms(
         use_shortcut=use_shortcut,
         loss=float(loss.detach()),
         param_grad_norm=np.array(param_norms),
-        resid_grad_norm=torch.stack([g[0].norm(dim=-1) for g in resid_grads]).numpy(),
+        resid_grad_norm=torch.stack([g[0].norm(dim=-1) for g in resid_grads]).cpu().numpy(),
         embedding_grad_norm=norm(param_grads),
     )
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .device import model_device
 from .model import GPTModel
 from .tokenizer import token_labels
 from .trace import Trace
@@ -80,18 +81,18 @@ def lens_top_k(model: GPTModel, residual: np.ndarray, k: int = 5) -> tuple[np.nd
         raise ValueError(f"k must be between 1 and the vocabulary size {vocab_size}, got {k}")
     if residual.ndim != 2 or residual.shape[1] != width:
         raise ValueError(f"expected residual vectors of shape (T, {width}) for this model, got {residual.shape}")
-    n_tokens = residual.shape[0]
+    n_tokens, device = residual.shape[0], model_device(model)
     ids = np.empty((n_tokens, k), dtype=np.int64)
     probs = np.empty((n_tokens, k), dtype=np.float64)
     for start in range(0, n_tokens, LENS_CHUNK):
         stop = min(start + LENS_CHUNK, n_tokens)
         # A batch of one, as the model itself runs, so the last place matches the trace's logits.
-        x = torch.tensor(residual[start:stop])[None]  # (1, chunk, d); a copy, as traces are read-only
+        x = torch.tensor(residual[start:stop], device=device)[None]  # (1, chunk, d); a copy, as traces are read-only
         logits = model.out_head(model.final_norm(x))[0]  # (chunk, vocab)
         top = torch.topk(logits, k, dim=-1)  # sorted, largest first
         log_normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)  # (chunk, 1)
-        ids[start:stop] = top.indices.numpy()
-        probs[start:stop] = torch.exp((top.values - log_normaliser).double()).numpy()
+        ids[start:stop] = top.indices.cpu().numpy()
+        probs[start:stop] = torch.exp((top.values - log_normaliser).double()).cpu().numpy()
     return ids, probs
 
 

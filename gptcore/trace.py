@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .attention import causal_scores
+from .device import model_device
 from .hooks import Recorder, recording
 from .model import GPTModel, vocab_logits
 
@@ -75,7 +76,8 @@ class Trace:
         if "logits" not in self._stacked:
             hidden = torch.from_numpy(np.array(self.final_norm_out))[None]  # (1, T, d); a copy, as traces are read-only
             with torch.no_grad():
-                self._stacked["logits"] = _read_only(vocab_logits(self._head_weight, hidden)[0].numpy())
+                logits = vocab_logits(self._head_weight, hidden.to(self._head_weight.device))[0]  # (T, vocab)
+                self._stacked["logits"] = _read_only(logits.cpu().numpy())
         return self._stacked["logits"]
 
     def __getattr__(self, name: str) -> np.ndarray:
@@ -221,9 +223,10 @@ def record_forward(
     """
     derived_hooks = tuple(LAYER_FIELDS[name] for name in DERIVED_FIELDS)
     stored = Recorder(keep=lambda name: not name.endswith(derived_hooks))
+    device = model_device(model)
     with torch.no_grad(), recording(stored) as recorder:
-        hidden = model.hidden_states(batch)  # (b, T, d)
-        last = hidden[torch.arange(len(lengths)), torch.tensor(lengths) - 1]  # (b, d)
+        hidden = model.hidden_states(batch.to(device))  # (b, T, d)
+        last = hidden[torch.arange(len(lengths), device=device), torch.tensor(lengths, device=device) - 1]  # (b, d)
         last_logits = model.out_head(last)  # (b, vocab)
     return recorder.tensors, last_logits
 
@@ -238,13 +241,16 @@ def trace_of_row(
 ) -> Trace:
     """The Trace of one sequence in a recorded batch: its row, cut to its own len(ids) tokens.
 
-    A batch of one shares the recorded memory. A row of a larger batch is copied out, so each
-    Trace owns arrays sized to its sequence and holds nothing of the others' (or of the padding).
+    A batch of one on the CPU shares the recorded memory. A row of a larger batch is copied out, so
+    each Trace owns arrays sized to its sequence and holds nothing of the others' (or of the padding);
+    a GPU's tensors are copied to the CPU.
     """
     n_tokens = len(ids)
     batched = last_logits.shape[0] > 1
 
     def own(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device.type != "cpu":
+            return tensor.cpu()  # a copy already
         return tensor.clone() if batched else tensor
 
     def get(name: str) -> np.ndarray:

@@ -1,13 +1,20 @@
-"""The model a session uses: loading it once per server, and checking it fits in memory first."""
+"""The model a session uses: loading it once per server, and checking it fits in memory first.
+
+Models live on GPT_EXPLORER_DEVICE: ``cpu`` (the default), or ``cuda`` / ``cuda:N`` when this
+torch sees that GPU; asked for and absent, the server logs why and uses the CPU. Training copies
+the weights into a new model on the CPU (gptcore.training), whatever the device.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 
 import streamlit as st
 
 from gptcore import GPTModel
+from gptcore.device import choose_device
 from gptcore.footprint import model_bytes
 
 from .caches import MODELS
@@ -18,6 +25,12 @@ from .turns import reserving
 logger = logging.getLogger(__name__)
 
 MODEL_KEY = "model_id"  # plain session key: the id of the model this session uses
+DEVICE_ENV = "GPT_EXPLORER_DEVICE"
+
+DEVICE, _device_note = choose_device(os.environ.get(DEVICE_ENV, "cpu"))
+if _device_note:
+    logger.warning("%s=%s: %s", DEVICE_ENV, os.environ.get(DEVICE_ENV), _device_note)
+logger.info("models run on %s", DEVICE)
 
 # Models alive in this process, by id: choosing one of them again costs no memory.
 _live_models: weakref.WeakValueDictionary[str, GPTModel] = weakref.WeakValueDictionary()
@@ -40,7 +53,7 @@ def get_model(model_id: str) -> GPTModel:
 def _load(choice: ModelChoice) -> GPTModel:
     advice = "Pick a smaller model, or try again once others have finished."
     with reserving(choice.ram_bytes, f"Loading {choice.short_name}", advice=advice):
-        model = choice.build()
+        model = choice.build().to(DEVICE)  # built on the CPU, then moved (a no-op there)
         MEMORY_BUDGET.hold(model, model_bytes(model.cfg))
     _live_models[choice.model_id] = model
     return model
