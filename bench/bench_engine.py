@@ -13,6 +13,7 @@ The last figures are continuous batching (gptcore.batching): 30 sequences genera
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -185,10 +186,16 @@ def batched_decode_figures(model: GPTModel, ids: torch.Tensor, repeats: int) -> 
         assert [step.token_id for step in generation.steps] == expected, "batched tokens differ from generate()"
 
     total_tokens = CLASS_SEQUENCES * NEW_TOKENS
-    separate_s = statistics.median(timings(separately, repeats))
+    # Separate and batched runs alternate, so a noisy minute on a shared machine slows both alike.
+    runs = {"separate": separately} | {size: functools.partial(in_batches, size) for size in BATCH_TARGETS}
+    seconds: dict[object, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run_once in runs.items():
+            seconds[name] += timings(run_once, 1)
+    separate_s = statistics.median(seconds["separate"])
     figures = []
     for size, target in BATCH_TARGETS.items():
-        batched_s = statistics.median(timings(lambda size=size: in_batches(size), repeats))
+        batched_s = statistics.median(seconds[size])
         figures.append(
             Figure(
                 f"30 sequences decoded in batches of {size}",
