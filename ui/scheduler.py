@@ -224,12 +224,8 @@ class Scheduler:
             with self.turn("lens"):
                 ids, probs = lens_top_k(jobs[0].model, np.concatenate([job.residual for job in jobs]), k)  # (n, k)
             self._record("lens", len(jobs), time.perf_counter() - started)
-        except Exception as error:  # one bad reading must not fail the others: run them one by one
-            if len(jobs) == 1:
-                jobs[0].finish(error=error)
-                return
-            for job in jobs:
-                self._run_lens([job])
+        except Exception as error:
+            _fail_alone(jobs, error, self._run_lens)
             return
         first = 0
         for job in jobs:
@@ -243,12 +239,8 @@ class Scheduler:
             with self.turn("trace"), torch.no_grad():
                 traces = trace_batch(jobs[0].model, [job.token_ids for job in jobs])
             self._record("trace", len(jobs), time.perf_counter() - started)
-        except Exception as error:  # one bad prompt must not take down the others: run them one by one
-            if len(jobs) == 1:
-                jobs[0].finish(error=error)
-                return
-            for job in jobs:
-                self._run_traces([job])
+        except Exception as error:
+            _fail_alone(jobs, error, self._run_traces)
             return
         for job, result in zip(jobs, traces, strict=True):
             job.finish(result)
@@ -319,6 +311,16 @@ class Scheduler:
             with self._condition:
                 if not jobs:
                     del self._generating[model_id]
+
+
+def _fail_alone(jobs: list[Job], error: Exception, run: Callable[[list], None]) -> None:
+    """A batch failed: one bad job must not fail the others, so each is run again by itself
+    (``run([job])``); a job that failed alone gets its error."""
+    if len(jobs) == 1:
+        jobs[0].finish(error=error)
+        return
+    for job in jobs:
+        run([job])
 
 
 def trace_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...]) -> TraceJob:
