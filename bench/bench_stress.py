@@ -69,6 +69,7 @@ class StressSession:
     word: str
     expected: str | None  # the text Generate should write; None: not checked
     pages: dict[str, str] = field(default_factory=dict)  # page -> "ok", "message: kind" or "failed: why"
+    page_bytes: dict[str, int] = field(default_factory=dict)  # page -> bytes of the messages the browser got
     seconds: float = 0.0
 
     @property
@@ -104,7 +105,9 @@ async def stress_student(
         for page in pages:
             payloads = await client.run(page, pasted)
             if page == "generate":
+                session.page_bytes[page] = sum(map(len, payloads))
                 payloads = await client.click(page, "generate_button")
+            session.page_bytes[page] = session.page_bytes.get(page, 0) + sum(map(len, payloads))
             session.pages[page] = page_outcome(page, payloads, session)
             client.payloads.clear()
     except (SessionError, OSError, TimeoutError, ConnectionClosed, StopIteration) as error:
@@ -191,6 +194,7 @@ def run_stress(
         "p50_s": percentile(done, 50),
         "p95_s": percentile(done, 95),
         "wall_s": wall_s,
+        "largest_page_mb": max((n for s in students for n in s.page_bytes.values()), default=0) / 1e6,
         "peak_rss_gb": sampler.peak / 1e9,
         "rss_timeline": sampler.timeline,
         "peak_within_budget_plus_10_percent": sampler.peak <= 1.1 * limit,
@@ -221,6 +225,7 @@ def main() -> None:
         f"{report['failed']} failed; p50 {report['p50_s']:.1f} s, p95 {report['p95_s']:.1f} s, "
         f"wall {report['wall_s']:.0f} s; peak RSS {report['peak_rss_gb']:.2f} GB "
         f"({report['peak_rss_gb'] / report['budget_gb']:.0%} of the budget); "
+        f"largest page sent {report['largest_page_mb']:.1f} MB; "
         f"server {'survived' if report['survived'] else 'DIED'}"
     )
     print(f"  page outcomes other than ok: {report['messages']}")

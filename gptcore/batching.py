@@ -300,7 +300,7 @@ class DecodeBatch:
         logits = torch.stack([sequence.logits for sequence in group])  # (m, vocab)
         probs = next_token_distribution(logits, first.temperature, first.top_k, first.top_p)  # (m, vocab)
         if first.temperature == 0.0:
-            tokens = probs.argmax(dim=-1)  # (m,)
+            tokens = None  # the most likely of each row: steps_of_rows reads it off the candidates
         else:  # each sequence draws from its own generator, as it would alone
             tokens = torch.cat(
                 [_choose(probs[row : row + 1], first.temperature, s.generator)[0] for row, s in enumerate(group)]

@@ -224,26 +224,44 @@ def generate_steps(
         yield steps_of_rows([index], probs, idx_next[:, 0], num_candidates)[0]
 
 
-def steps_of_rows(indices: Sequence[int], probs: torch.Tensor, tokens: torch.Tensor, num_candidates: int) -> list[Step]:
+def steps_of_rows(
+    indices: Sequence[int], probs: torch.Tensor, tokens: torch.Tensor | None, num_candidates: int
+) -> list[Step]:
     """The Steps for tokens (m,) chosen from distributions (m, vocab): probability, rank, top candidates.
 
     Row i is step number ``indices[i]`` of its own sequence: one sequence here, many in a DecodeBatch.
+    ``tokens=None`` means greedy: each row's most likely token, read off the candidates.
     """
-    top = torch.topk(probs, min(num_candidates, probs.shape[-1]))  # (m, k) each, most likely first
-    chosen_probs = probs.gather(1, tokens[:, None])  # (m, 1)
-    ranks = (probs > chosen_probs).sum(dim=-1) + 1  # (m,)
+    top = torch.topk(probs, min(max(num_candidates, 2), probs.shape[-1]))  # (m, k) each, most likely first
+    if tokens is None:
+        tokens = _most_likely(probs, top)
+        chosen_probs = top.values[:, :1]  # (m, 1): the largest probability, whichever id holds it
+        ranks = torch.ones(len(tokens), dtype=torch.long)  # nothing is more likely than the most likely
+    else:
+        chosen_probs = probs.gather(1, tokens[:, None])  # (m, 1)
+        ranks = (probs > chosen_probs).sum(dim=-1) + 1  # (m,)
+    top_ids, top_probs = top.indices[:, :num_candidates].tolist(), top.values[:, :num_candidates].tolist()
     return [
         Step(
             index=index,
             token_id=int(tokens[row]),
             prob=float(chosen_probs[row, 0]),
             rank=int(ranks[row]),
-            candidates=tuple(
-                Candidate(i, p) for i, p in zip(top.indices[row].tolist(), top.values[row].tolist(), strict=True)
-            ),
+            candidates=tuple(Candidate(i, p) for i, p in zip(top_ids[row], top_probs[row], strict=True)),
         )
         for row, index in enumerate(indices)
     ]
+
+
+def _most_likely(probs: torch.Tensor, top: torch.return_types.topk) -> torch.Tensor:
+    """(m,) torch.argmax(probs, dim=-1) without another pass over the vocabulary: topk's first id,
+    except where the top two are equal, whose order topk leaves open (there argmax picks the first id)."""
+    tokens = top.indices[:, 0].clone()
+    if top.values.shape[1] > 1:
+        tied = top.values[:, 0] == top.values[:, 1]
+        if bool(tied.any()):
+            tokens[tied] = probs[tied].argmax(dim=-1)
+    return tokens
 
 
 # Tables for the Generate page.

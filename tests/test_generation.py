@@ -195,3 +195,16 @@ def test_split_generated_text_keeps_characters_spread_over_tokens():
     assert split_generated_text(prompt, llama) == ("Say <|endoftext|>", " 🦙!")
     _, half_written = split_generated_text(prompt, llama[:2])
     assert "\ufffd" in half_written and "🦙" not in half_written
+
+
+def test_greedy_steps_read_off_the_candidates_pick_what_argmax_picks_even_in_a_tie():
+    from gptcore.generation import steps_of_rows
+
+    probs = torch.tensor([[0.1, 0.4, 0.1, 0.4], [0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
+    steps = steps_of_rows([0, 3, 5], probs, None, num_candidates=1)
+    assert [step.token_id for step in steps] == probs.argmax(dim=-1).tolist() == [1, 0, 0]
+    assert [step.rank for step in steps] == [1, 1, 1] and [step.index for step in steps] == [0, 3, 5]
+    assert [step.prob for step in steps] == pytest.approx([0.4, 0.7, 0.25])
+    assert all(len(step.candidates) == 1 for step in steps)
+    chosen = steps_of_rows([0, 3, 5], probs, probs.argmax(dim=-1), num_candidates=1)
+    assert [(s.token_id, s.prob, s.rank) for s in chosen] == [(s.token_id, s.prob, s.rank) for s in steps]
