@@ -301,7 +301,8 @@ if st.toggle("Show every head's pattern as a thumbnail", key="attention_show_gla
     )
 
 st.subheader(f"Per-head summary, layer {layer}")
-layer_summary = summary[summary["layer"] == layer].drop(columns="layer")
+# With one token there is no earlier token, so the share statistics are undefined: their columns go.
+layer_summary = summary[summary["layer"] == layer].drop(columns="layer").dropna(axis="columns", how="all")
 st.dataframe(
     layer_summary,
     width="stretch",

@@ -5,7 +5,7 @@ Tokens, Attention, Residual stream and Generate on the book's 124M model, in a s
 budget (2.5 GB) holds the model and one or two long traces at a time, so pages wait for memory;
 with the wait bound set to 5 s (GPT_EXPLORER_MEMORY_WAIT_S) some are refused. The server must
 survive, every session must end with its pages or a clear message (no dropped connection, no
-exception), and its memory must stay within the budget + 10%.
+exception), its memory must stay within the budget + 10%, and no page may send the browser more than 5 MB.
 """
 
 import datetime
@@ -35,6 +35,7 @@ def test_long_prompts_at_once_under_a_low_budget_get_their_pages_or_a_clear_mess
     assert "message: memory" in outcomes, details  # the budget's path was taken, and said so
     assert "ok" in outcomes, details
     assert report["peak_rss_gb"] * 1e9 <= 1.1 * BUDGET_BYTES, around_the_peak(report, tmp_path / "server.log")
+    assert report["largest_page_mb"] <= 5, report["largest_page_mb"]  # a long prompt's page stays within a few MB
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
