@@ -250,8 +250,8 @@ class DecodeBatch:
             batch[row, : lengths[row]] = torch.tensor(generation.ids)
         cache = self.model.new_cache(capacity=max(lengths))
         hidden = self.model.hidden_states(batch.to(self.device), cache)  # (b, T_max, emb_dim)
-        rows, last_positions = torch.arange(len(generations)), torch.tensor(lengths) - 1
-        last = hidden[rows.to(self.device), last_positions.to(self.device)]  # (b, emb_dim)
+        rows = torch.arange(len(generations), device=self.device)
+        last = hidden[rows, torch.tensor(lengths, device=self.device) - 1]  # (b, emb_dim)
         logits = self.model.out_head(last)  # (b, vocab)
         for row, generation in enumerate(generations):
             generation.logits = logits[row]

@@ -9,12 +9,10 @@ import pytest
 import torch
 
 from gptcore import generate_steps, trace
-from gptcore.lens import lens_top_k, residual_place
 from ui.scheduler import (
     JobCancelledError,
     Scheduler,
     generation_job,
-    lens_job,
     steps_of,
     trace_job,
     wait_for,
@@ -64,28 +62,6 @@ def test_traces_waiting_together_run_as_one_batch_and_equal_their_own(tiny_model
         np.testing.assert_allclose(got.logits, alone.logits, atol=1e-5)
         np.testing.assert_allclose(got.attention(1), alone.attention(1), atol=1e-5)
     assert max(size for kind, size in scheduler.batch_sizes if kind == "trace") == len(PROMPTS)
-
-
-def test_lens_readings_waiting_together_share_one_pass_and_equal_their_own(tiny_model, prompt_ids, scheduler, gate):
-    tiny_trace = trace(tiny_model, prompt_ids)
-    gate.open.clear()
-    blocker = scheduler.submit(trace_job(tiny_model, "tiny", (1, 2, 3)))
-    while scheduler.waiting():
-        time.sleep(0.01)
-    places = [residual_place(tiny_trace, place) for place in range(tiny_trace.n_layers + 1)]
-    ks = [1 + 2 * (place % 3) for place in range(len(places))]  # each reading asks for its own k
-    jobs = [scheduler.submit(lens_job(tiny_model, "tiny", residual, k)) for residual, k in zip(places, ks, strict=True)]
-    gate.open.set()
-    wait_for(scheduler, blocker, timeout=30)
-    for job, residual, k in zip(jobs, places, ks, strict=True):
-        ids, probs = wait_for(scheduler, job, timeout=30)
-        alone_ids, alone_probs = lens_top_k(tiny_model, residual, k)
-        assert ids.shape == probs.shape == (tiny_trace.num_tokens, k)
-        np.testing.assert_array_equal(ids, alone_ids)
-        np.testing.assert_allclose(probs, alone_probs, atol=1e-5)
-    assert ("lens", len(places)) in scheduler.batch_sizes  # every place in one pass
-    with pytest.raises(ValueError, match="shape"):
-        lens_job(tiny_model, "tiny", places[0][:, :3], 3)
 
 
 def test_generations_from_many_threads_each_get_their_own_text(tiny_model, tokenizer, scheduler):

@@ -54,7 +54,7 @@ from .picker import WANTED_KEY, choose_model, render_model_picker
 from .scheduler import generation_job
 from .sidebar import ensure_app_frame, init_state, render_sidebar
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
-from .traces import current_trace, get_trace, logit_lens_in_batches, prompt_token_ids
+from .traces import current_trace, get_trace, prompt_token_ids
 from .training import (
     COMPARE_LEFT_KEY,
     COMPARE_RIGHT_KEY,
@@ -157,7 +157,6 @@ __all__ = [
     "init_state",
     "is_ready",
     "labels",
-    "logit_lens_in_batches",
     "memory_refusal",
     "option_names",
     "picker_label",

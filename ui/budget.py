@@ -272,6 +272,7 @@ class MemoryBudget:
         with self._condition:
             self._held -= nbytes
             self._condition.notify_all()
+        self._log(f"gave back {format_bytes(nbytes)} kept with an object now gone")
 
     def _log(self, event: str) -> None:
         """At DEBUG level, each grant and return with the budget's state: how a peak came about."""

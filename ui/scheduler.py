@@ -1,16 +1,14 @@
-"""One thread runs the whole class's traces, logit-lens readings and generation steps, in batches.
+"""One thread runs the whole class's traces and generation steps, in batches.
 
-Sessions submit jobs (a trace, a lens reading, a generation) and wait for their results; the
-scheduler thread forms batches from whatever is pending, in arrival order:
+Sessions submit jobs (a trace, a generation) and wait for their results; the scheduler thread
+forms batches from whatever is pending, in arrival order:
 
 - pending traces of one model go through the model together (gptcore.batching.trace_batch);
-- pending logit-lens readings of one model go through its final norm and output head together,
-  the rows of several students' residual streams in one product (gptcore.lens.lens_top_k);
 - generations join that model's DecodeBatch, and every step gives each of them its next token in
   one forward pass. A generation joins or leaves between any two steps.
 
 Each batch takes one turn in COMPUTE_QUEUE, so training runs and the pages' other computations
-(gradients) still interleave with the class's batches in arrival order. Memory is
+(the logit lens, gradients) still interleave with the class's batches in arrival order. Memory is
 reserved by the page before it submits (ui.turns.reserving); a job's place, "server busy" and
 the bound on waiting are drawn by ``wait_for`` below. Knows nothing of pages: only of models and jobs.
 """
@@ -25,12 +23,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from gptcore import GPTModel, Step
 from gptcore.batching import DecodeBatch, Generation, trace_batch
-from gptcore.lens import lens_top_k
 from gptcore.trace import cropped_token_ids
 
 logger = logging.getLogger(__name__)
@@ -38,7 +34,6 @@ logger = logging.getLogger(__name__)
 LOG_EVERY_S = 10.0  # a busy server logs its batch sizes this often, and when it falls idle (bench_class reads them)
 MAX_BATCH_TOKENS = 2048  # traces of one batch, padded: long prompts gain nothing from sharing a pass
 MAX_BATCH_SEQUENCES = 32
-MAX_LENS_ROWS = 1024  # residual vectors of one lens batch: a few output-head products of LENS_CHUNK rows
 
 
 class JobCancelledError(RuntimeError):
@@ -66,14 +61,6 @@ class TraceJob(Job):
 
 
 @dataclass(eq=False)
-class LensJob(Job):
-    """Residual vectors (n, d) to read through the final norm and output head: the top ``k`` of each."""
-
-    residual: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.float32))
-    k: int = 5
-
-
-@dataclass(eq=False)
 class GenerationJob(Job):
     """A generation: its settings (DecodeBatch.join's keywords) and the Steps as they come."""
 
@@ -85,7 +72,7 @@ class GenerationJob(Job):
 
 class Scheduler:
     """The batching thread and its queue of jobs. ``turn(kind)`` wraps each batch, kind "trace",
-    "lens", "prefill" or "decode" (the app passes a COMPUTE_QUEUE turn); the thread starts with the first job."""
+    "prefill" or "decode" (the app passes a COMPUTE_QUEUE turn); the thread starts with the first job."""
 
     def __init__(self, turn: Callable[[str], object]) -> None:
         self.turn = turn
@@ -149,7 +136,7 @@ class Scheduler:
         """Now and then, one line: how many batches of each kind and size ran since the last line."""
         if not self._unlogged or (not force and time.monotonic() - self._logged_at < LOG_EVERY_S):
             return
-        for kind in ("trace", "lens", "decode"):
+        for kind in ("trace", "decode"):
             sizes = {size: count for (k, size), count in sorted(self._unlogged.items()) if k == kind}
             if sizes:
                 seconds = self._unlogged_seconds[kind]
@@ -165,12 +152,9 @@ class Scheduler:
         """A batch of traces, or the generations that arrived joining theirs; then a step of every generation."""
         with self._condition:
             traces = self._take_traces()
-            readings = self._take_lens() if not traces else []
             joining = self._take_generations() if not traces else []
         if traces:
             self._run_traces(traces)
-        if readings:
-            self._run_lens(readings)
         if joining:
             self._join(joining)
         self._step_generations()
@@ -200,38 +184,6 @@ class Scheduler:
             longest = longer
             self._pending.remove(job)
         return batch
-
-    def _take_lens(self) -> list[LensJob]:
-        """The first pending lens reading and those of its model after it, up to MAX_LENS_ROWS vectors."""
-        first = next((job for job in self._pending if isinstance(job, LensJob)), None)
-        if first is None:
-            return []
-        batch, rows = [], 0
-        for job in list(self._pending):
-            if isinstance(job, LensJob) and job.model_id == first.model_id:
-                if batch and rows + len(job.residual) > MAX_LENS_ROWS:
-                    break
-                batch.append(job)
-                rows += len(job.residual)
-                self._pending.remove(job)
-        return batch
-
-    def _run_lens(self, jobs: list[LensJob]) -> None:
-        """Every reading's rows in one pass (the largest k asked for, cut to each job's own k)."""
-        k = max(job.k for job in jobs)
-        try:
-            started = time.perf_counter()
-            with self.turn("lens"):
-                ids, probs = lens_top_k(jobs[0].model, np.concatenate([job.residual for job in jobs]), k)  # (n, k)
-            self._record("lens", len(jobs), time.perf_counter() - started)
-        except Exception as error:
-            _fail_alone(jobs, error, self._run_lens)
-            return
-        first = 0
-        for job in jobs:
-            rows = slice(first, first + len(job.residual))
-            job.finish((ids[rows, : job.k], probs[rows, : job.k]))
-            first = rows.stop
 
     def _run_traces(self, jobs: list[TraceJob]) -> None:
         try:
@@ -326,15 +278,6 @@ def _fail_alone(jobs: list[Job], error: Exception, run: Callable[[list], None]) 
 def trace_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...]) -> TraceJob:
     ids, _ = cropped_token_ids(model, token_ids)  # checked here: a bad prompt fails in its own session
     return TraceJob(model=model, model_id=model_id, token_ids=tuple(ids.tolist()))
-
-
-def lens_job(model: GPTModel, model_id: str, residual: np.ndarray, k: int) -> LensJob:
-    """A logit-lens reading of residual vectors (n, d), checked here so a bad one fails in its own session."""
-    if residual.ndim != 2 or residual.shape[1] != model.cfg.emb_dim:
-        raise ValueError(f"expected residual vectors of shape (n, {model.cfg.emb_dim}), got {residual.shape}")
-    if not 1 <= k <= model.cfg.vocab_size:
-        raise ValueError(f"k must be between 1 and the vocabulary size {model.cfg.vocab_size}, got {k}")
-    return LensJob(model=model, model_id=model_id, token_ids=(), residual=residual, k=k)
 
 
 def generation_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...], **settings) -> GenerationJob:

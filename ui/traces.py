@@ -1,20 +1,17 @@
-"""The prompt's trace through the session's model, computed once per (model, prompt) and shared,
-and its residual stream read through the logit lens."""
+"""The prompt's trace through the session's model, computed once per (model, prompt) and shared."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from gptcore import Trace, get_tokenizer
-from gptcore.footprint import logit_lens_bytes, trace_bytes
-from gptcore.lens import residual_place
+from gptcore.footprint import trace_bytes
 
 from .caches import TRACES
 from .models import current_model, current_model_id, get_model
-from .scheduler import lens_job, trace_job
+from .scheduler import trace_job
 from .state import current_prompt
-from .turns import all_in_batches, in_batch, reserving
+from .turns import in_batch, reserving
 
 
 def get_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
@@ -33,20 +30,6 @@ def _run_trace(model_id: str, token_ids: tuple[int, ...]) -> Trace:
     needed = trace_bytes(model.cfg, len(token_ids))
     with reserving(needed, f"Reading {len(token_ids)} tokens") as reservation:
         return reservation.keep_with(in_batch(trace_job(model, model_id, token_ids)))
-
-
-def logit_lens_in_batches(model_id: str, trace: Trace, positions: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """gptcore.lens.logit_lens of ``positions``, read by the scheduler: (ids, probs), (L + 1, P, k) each.
-
-    Each stream place is its own job, all submitted at once, so the output head reads them in a few
-    products, together with the other students' readings. The memory of one product is reserved.
-    """
-    model = get_model(model_id)
-    places = [residual_place(trace, place)[positions] for place in range(trace.n_layers + 1)]  # (P, d) each
-    what = "Reading the stream through the head"
-    with reserving(logit_lens_bytes(model.cfg, len(places[0])), what):
-        readings = all_in_batches([lens_job(model, model_id, residual, k) for residual in places])
-    return np.stack([ids for ids, _ in readings]), np.stack([probs for _, probs in readings])
 
 
 def prompt_token_ids() -> list[int]:

@@ -257,33 +257,6 @@ def in_batch(job: Job, slot=None) -> object:
     return _scheduled(job, slot, wait_for)
 
 
-def all_in_batches(jobs: list[Job], slot=None) -> list:
-    """Submit several jobs at once (e.g. a lens reading per stream place), so the scheduler can put
-    them in one batch with each other and with other students' jobs; their results, in order.
-
-    Waits as ``in_batch`` does. If the wait ends early (the student left, or the server is busy),
-    the jobs not yet run leave the queue.
-    """
-    submitted: list[Job] = []
-    try:
-        if not _in_script_thread():
-            submitted = [_submit(job, None) for job in jobs]
-            return [wait_for(SCHEDULER, job, MAX_WAIT_S) for job in submitted]
-        notice = _WaitingNotice(slot)
-        submitted = [_submit(job, notice) for job in jobs]
-        try:
-            results = [wait_for(SCHEDULER, job, MAX_WAIT_S, on_wait=notice.in_batch) for job in submitted]
-        except TimeoutError:
-            notice.error(busy_message(SCHEDULER.waiting()))
-            st.stop()
-        notice.clear()
-        return results
-    finally:
-        for job in submitted:
-            if not job.done.is_set():
-                SCHEDULER.cancel(job)
-
-
 def generated_steps(job: GenerationJob, slot=None) -> Iterator[list]:
     """The Steps of a generation run in the scheduler's decode batch, as they come: lists of the
     Steps that arrived since the last (see scheduler.steps_of).
