@@ -1,9 +1,9 @@
 """The memory budget's estimates (gptcore.footprint) against the peaks the work really reaches.
 
 One fresh process, with the app's allocator settings, builds GPT-2 124M, then runs each kind of
-work the app reserves memory for at several prompt lengths: a trace, one logit-lens place, a
-backward pass, 20 generated tokens. Before
-each it frees what it can (gc, malloc_trim) and restarts the kernel's peak count (VmHWM), so each
+work the app reserves memory for at several prompt lengths: a trace, a batch of two traces (as the
+scheduler runs a class's), one logit-lens place, a backward pass, 20 generated tokens. Before each
+it frees what it can (gc, malloc_trim) and restarts the kernel's peak count (VmHWM), so each
 peak is that work's own: its resident memory at the highest point, less what the process held before.
 
     .venv/bin/python -m bench.bench_memory [--tokens 128 512 1024]
@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("trace", "logit_lens", "gradients", "generation")
+KINDS = ("trace", "trace_batch", "logit_lens", "gradients", "generation")
+BATCH = 2  # trace_batch: this many prompts of the same length in one pass, as the scheduler runs them
 NEW_TOKENS = 20
 
 MEASURE = """
@@ -29,6 +30,7 @@ import ui  # noqa: F401  (first: the app's allocator settings, ui/allocator.py, 
 import torch
 from gptcore import GPT_CONFIG_124M, build_model, generate_steps, gradient_norms, trace
 from gptcore import footprint
+from gptcore.batching import trace_batch
 from gptcore.lens import lens_top_k
 
 libc = ctypes.CDLL("libc.so.6")
@@ -61,6 +63,10 @@ for n in json.loads(sys.argv[1]):
     residual = t.layer("resid_pre", 3).copy()
     del t
     rows.append(("trace", n, footprint.trace_bytes(cfg, n), peak))
+    others = [ids.roll(shift) for shift in range(BATCH)]
+    peak, batch = peak_of(lambda: trace_batch(model, others))
+    del batch
+    rows.append(("trace_batch", n, BATCH * footprint.trace_bytes(cfg, n), peak))
     peak, _ = peak_of(lambda: lens_top_k(model, residual), repeats=5)
     rows.append(("logit_lens", n, footprint.logit_lens_bytes(cfg, n), peak))
     peak, _ = peak_of(lambda: gradient_norms(model, ids))
@@ -73,8 +79,9 @@ print(json.dumps(rows))
 
 def measure(token_counts: list[int], threads: int = 2) -> list[dict]:
     """Rows of {kind, tokens, estimate, peak, ratio} from one fresh process (about 30 s for 128/512/1024)."""
+    measuring = MEASURE.replace("NEW_TOKENS", str(NEW_TOKENS)).replace("BATCH", str(BATCH))
     completed = subprocess.run(
-        [sys.executable, "-c", MEASURE.replace("NEW_TOKENS", str(NEW_TOKENS)), json.dumps(token_counts), str(threads)],
+        [sys.executable, "-c", measuring, json.dumps(token_counts), str(threads)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -33,9 +33,23 @@ from .generation import (
     steps_of_rows,
 )
 from .model import GPTModel
-from .trace import Trace, cropped_token_ids, record_forward, trace_of_row
+from .trace import Trace, cropped_token_ids, record_forward, split_rows, trace_of_row
 
 PAD_ID = 0  # any id in the vocabulary: padded positions are never read by a real token
+SMALLEST_CACHE = 64  # positions: the shortest cache row a size class gives
+
+
+def cache_capacity(num_tokens: int, context_length: int) -> int:
+    """The cache row a generation of ``num_tokens`` (prompt + new) gets in a batch of its size class.
+
+    Every row of a DecodeBatch is as long as its longest, so a short sequence batched with a
+    1,000-token one would hold a 1,000-token cache. Batching sequences by this class (the next
+    power of two, from SMALLEST_CACHE up to the context) bounds each row at twice what it needs.
+    """
+    capacity = SMALLEST_CACHE
+    while capacity < num_tokens:
+        capacity *= 2
+    return min(capacity, context_length)
 
 
 def trace_batch(model: GPTModel, sequences: Sequence[Sequence[int] | np.ndarray | torch.Tensor]) -> list[Trace]:
@@ -51,9 +65,12 @@ def trace_batch(model: GPTModel, sequences: Sequence[Sequence[int] | np.ndarray 
     batch = torch.full((len(cropped), longest), PAD_ID, dtype=torch.long)  # (b, T_max), padded on the right
     for row, (ids, _) in enumerate(cropped):
         batch[row, : len(ids)] = ids
-    tensors, last_logits = record_forward(model, batch, [len(ids) for ids, _ in cropped])  # moves batch to the model
+    lengths = [len(ids) for ids, _ in cropped]
+    tensors, last_logits = record_forward(model, batch, lengths)  # moves batch to the model
+    rows = split_rows(tensors, lengths)  # empties tensors as it goes
     return [
-        trace_of_row(model, tensors, last_logits, ids, n_cropped, row) for row, (ids, n_cropped) in enumerate(cropped)
+        trace_of_row(model, row, logits, ids, n_cropped)
+        for row, logits, (ids, n_cropped) in zip(rows, last_logits, cropped, strict=True)
     ]
 
 

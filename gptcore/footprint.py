@@ -10,6 +10,7 @@ Shorthand in the comments: T tokens, L layers, H heads, d = emb_dim, V = vocab_s
 
 from __future__ import annotations
 
+from .batching import cache_capacity
 from .config import GPTConfig
 from .lens import LENS_CHUNK
 from .stats import memory_to_load, size_report
@@ -73,6 +74,13 @@ def generation_bytes(cfg: GPTConfig, num_tokens: int, batch_size: int = 1) -> in
     cache = 2 * cfg.n_layers * n_tokens * cfg.emb_dim
     prompt_pass = 3 * cfg.n_heads * n_tokens**2 + 14 * n_tokens * cfg.emb_dim
     return FLOAT32 * batch_size * (cache + prompt_pass) + GENERATION_WORKSPACE
+
+
+def batched_generation_bytes(cfg: GPTConfig, num_tokens: int) -> int:
+    """Generating up to ``num_tokens`` in all in a DecodeBatch of its size class: as ``generation_bytes``
+    for the cache row it gets there (batching.cache_capacity), which its prompt's padded pass also fits."""
+    cfg = GPTConfig.coerce(cfg)
+    return generation_bytes(cfg, cache_capacity(num_tokens, cfg.context_length))
 
 
 def unit_embedding_bytes(cfg: GPTConfig) -> int:

@@ -38,6 +38,7 @@ LAYER_FIELDS = {
     "resid_post": "hook_resid_post",  # (T, d) the stream leaving the block
 }
 DERIVED_FIELDS = ("attn_scores", "attn_weights")  # recomputed from attn_queries and attn_keys on demand
+_HEAD_HOOKS = (LAYER_FIELDS["attn_queries"], LAYER_FIELDS["attn_keys"])  # recorded (b, H, T, head_dim)
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,7 +200,8 @@ def trace(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor)
     """
     ids, n_cropped = cropped_token_ids(model, token_ids)
     tensors, last_logits = record_forward(model, ids.unsqueeze(0), [len(ids)])  # a batch of one
-    return trace_of_row(model, tensors, last_logits, ids, n_cropped, row=0)
+    (row,) = split_rows(tensors, [len(ids)])
+    return trace_of_row(model, row, last_logits[0], ids, n_cropped)
 
 
 def cropped_token_ids(
@@ -231,30 +233,54 @@ def record_forward(
     return recorder.tensors, last_logits
 
 
-def trace_of_row(
-    model: GPTModel,
-    tensors: dict[str, torch.Tensor],
-    last_logits: torch.Tensor,
-    ids: torch.Tensor,
-    n_cropped: int,
-    row: int,
-) -> Trace:
-    """The Trace of one sequence in a recorded batch: its row, cut to its own len(ids) tokens.
+def split_rows(tensors: dict[str, torch.Tensor], lengths: list[int]) -> list[dict[str, torch.Tensor]]:
+    """Each row's recorded tensors, cut to its own length (its Trace's arrays, before NumPy).
 
-    A batch of one on the CPU shares the recorded memory. A row of a larger batch is copied out, so
-    each Trace owns arrays sized to its sequence and holds nothing of the others' (or of the padding);
-    a GPU's tensors are copied to the CPU.
+    A batch of one on the CPU shares the recorded memory. The rows of a larger batch are copied
+    out, so each Trace owns arrays sized to its sequence and holds nothing of the others' (or of
+    the padding). They are copied one hook point at a time and the batch's tensor is dropped from
+    ``tensors`` as soon as its rows are out: the batch and its copies overlap by one tensor, not by
+    the whole batch (which would double a long batch's peak). A tensor recorded at two hook points
+    (one block's resid_post is the next one's resid_pre) is copied once. A GPU's tensors are copied
+    to the CPU.
     """
-    n_tokens = len(ids)
-    batched = last_logits.shape[0] > 1
+    copy = len(lengths) > 1
+    rows: list[dict[str, torch.Tensor]] = [{} for _ in lengths]
+    copied: dict[tuple, list[torch.Tensor]] = {}  # the same recorded tensor -> its rows, already out
+    for name in list(tensors):
+        batched = tensors.pop(name)
+        same = (batched.data_ptr(), batched.shape, batched.stride())
+        if same not in copied:
+            copied[same] = [_own(_cut(name, batched, row, n), copy) for row, n in enumerate(lengths)]
+        for row, part in enumerate(copied[same]):
+            rows[row][name] = part
+        del batched  # the last reference but the other hook point's, if any
+    return rows
 
-    def own(tensor: torch.Tensor) -> torch.Tensor:
-        if tensor.device.type != "cpu":
-            return tensor.cpu()  # a copy already
-        return tensor.clone() if batched else tensor
+
+def _cut(name: str, tensor: torch.Tensor, row: int, n_tokens: int) -> torch.Tensor:
+    """One row of a recorded batch tensor, without the padding after its ``n_tokens``."""
+    if name == "hook_pos_emb":
+        return tensor[:n_tokens]  # (T, d): recorded without a batch axis
+    if name.endswith(_HEAD_HOOKS):
+        # (b, H, T_padded, head_dim) -> (1, H, T, head_dim): the shape the forward pass multiplied
+        return tensor[row : row + 1, :, :n_tokens]
+    return tensor[row, :n_tokens]  # (b, T_padded, ...) -> (T, ...)
+
+
+def _own(tensor: torch.Tensor, copy: bool) -> torch.Tensor:
+    if tensor.device.type != "cpu":
+        return tensor.cpu()  # a copy already
+    return tensor.clone() if copy else tensor
+
+
+def trace_of_row(
+    model: GPTModel, row: dict[str, torch.Tensor], last_logits: torch.Tensor, ids: torch.Tensor, n_cropped: int
+) -> Trace:
+    """The Trace of one sequence from its row of a recorded batch (``split_rows``) and its (vocab,) logits."""
 
     def get(name: str) -> np.ndarray:
-        return _read_only(own(tensors[name][row, :n_tokens]).numpy())  # (T, ...) without the batch axis
+        return _read_only(row[name].numpy())
 
     def per_layer(name: str) -> list[np.ndarray]:
         arrays = [get(f"trf_blocks.{layer}.{LAYER_FIELDS[name]}") for layer in range(model.cfg.n_layers)]
@@ -262,8 +288,7 @@ def trace_of_row(
         return [a[..., 0] for a in arrays] if name.endswith(("_mean", "_var")) else arrays
 
     def heads(name: str, layer: int) -> torch.Tensor:
-        # (b, H, T_padded, head_dim) -> (1, H, T, head_dim): the shape the forward pass multiplied
-        return own(tensors[f"trf_blocks.{layer}.{LAYER_FIELDS[name]}"][row : row + 1, :, :n_tokens])
+        return row[f"trf_blocks.{layer}.{LAYER_FIELDS[name]}"]  # (1, H, T, head_dim)
 
     query_keys = [(heads("attn_queries", i), heads("attn_keys", i)) for i in range(model.cfg.n_layers)]
     stored_apart = (*DERIVED_FIELDS, "attn_queries", "attn_keys")
@@ -275,13 +300,13 @@ def trace_of_row(
         token_ids=_read_only(ids.numpy()),
         n_cropped=n_cropped,
         tok_emb=get("hook_tok_emb"),
-        pos_emb=_read_only(own(tensors["hook_pos_emb"][:n_tokens]).numpy()),  # recorded without a batch axis
+        pos_emb=get("hook_pos_emb"),
         embeddings=get("hook_embed"),
         layers=layers,
         final_norm_mean=get("final_norm.hook_mean")[..., 0],
         final_norm_var=get("final_norm.hook_var")[..., 0],
         final_norm_out=get("final_norm.hook_out"),
-        last_logits=_read_only(own(last_logits[row]).numpy()),
+        last_logits=_read_only(last_logits.cpu().clone().numpy()),  # its own, not a view of the batch's
         _head_weight=model.out_head.weight.detach(),
         _query_key_tensors=query_keys,
     )

@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from gptcore import Step
-from gptcore.footprint import generation_bytes
+from gptcore.footprint import batched_generation_bytes
 from gptcore.generation import candidates_frame, split_generated_text, steps_frame
 
 ui.ensure_app_frame()
@@ -176,7 +176,7 @@ def run_generation(prompt_ids: list[int], settings: Settings) -> None:
     shown_prompt = prompt_text if len(prompt_text) <= LIVE_PROMPT_CHARS else "…" + prompt_text[-LIVE_PROMPT_CHARS:]
     wait_slot, progress_slot, text_slot, chart_slot = st.empty(), st.empty(), st.empty(), st.empty()
     # The KV cache lives from the first token to the last: its memory is reserved for the whole run.
-    needed = generation_bytes(model.cfg, len(prompt_ids) + settings.max_new_tokens)
+    needed = batched_generation_bytes(model.cfg, len(prompt_ids) + settings.max_new_tokens)
     with ui.reserving(needed, f"Writing {settings.max_new_tokens} tokens after {len(prompt_ids)}", wait_slot):
         iterator = ui.generated_steps(job, wait_slot)
         try:

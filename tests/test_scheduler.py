@@ -3,15 +3,20 @@
 import threading
 import time
 from contextlib import nullcontext
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from gptcore import generate_steps, trace
+from gptcore import GPT_CONFIG_124M, PRESETS, GPTConfig, build_model, generate_steps, trace
+from gptcore.batching import cache_capacity
 from ui.scheduler import (
     JobCancelledError,
     Scheduler,
+    TraceJob,
+    _fits,
     generation_job,
     steps_of,
     trace_job,
@@ -116,3 +121,26 @@ def test_a_wait_past_its_bound_gives_up_and_leaves_the_queue(tiny_model, tokeniz
     assert scheduler.waiting() == 0 and late.cancelled
     gate.open.set()
     wait_for(scheduler, first, timeout=30)
+
+
+def test_a_short_generation_and_a_long_one_get_cache_rows_of_their_own_size(tokenizer, scheduler, gate):
+    model = build_model(replace(PRESETS["tiny"], context_length=256), seed=1)
+    gate.open.clear()  # both wait, so they would be read together if nothing kept them apart
+    short = generation_job(model, "tiny", tuple(tokenizer.encode("Hi")), max_new_tokens=4)
+    long = generation_job(model, "tiny", tuple(range(100)), max_new_tokens=4)
+    assert short.batch_key != long.batch_key
+    for job in (short, long):
+        scheduler.submit(job)
+    gate.open.set()
+    for job in (short, long):
+        assert len([step for arrived in steps_of(scheduler, job) for step in arrived]) == 4
+    assert gate.kinds.count("prefill") == 2
+    assert (cache_capacity(6, 1024), cache_capacity(104, 1024), cache_capacity(900, 256)) == (64, 128, 256)
+
+
+def test_a_trace_is_not_padded_to_a_long_one_in_the_same_batch():
+    model = SimpleNamespace(cfg=GPTConfig.coerce(GPT_CONFIG_124M))  # all _fits reads of a model
+    jobs = [TraceJob(model=model, model_id="m", token_ids=tuple(range(n))) for n in (1000, 20, 990)]
+    assert not _fits(jobs[:2])  # 980 tokens of padding: some 470 MB that no reservation covers
+    assert _fits([jobs[0], jobs[2]])  # 10 tokens of padding
+    assert _fits([TraceJob(model=model, model_id="m", token_ids=tuple(range(n))) for n in (11, 12, 10) * 10])

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import torch
 
 from gptcore import GPTModel, Step
-from gptcore.batching import DecodeBatch, Generation, trace_batch
+from gptcore.batching import DecodeBatch, Generation, cache_capacity, trace_batch
+from gptcore.footprint import trace_bytes
 from gptcore.trace import cropped_token_ids
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 LOG_EVERY_S = 10.0  # a busy server logs its batch sizes this often, and when it falls idle (bench_class reads them)
 MAX_BATCH_TOKENS = 2048  # traces of one batch, padded: long prompts gain nothing from sharing a pass
 MAX_BATCH_SEQUENCES = 32
+# Each trace reserved memory for its own length, but a batch is padded to its longest: a trace
+# joins a batch only while the padding costs less than this (short prompts of a class: a few MB).
+MAX_PADDING_BYTES = 64 * 10**6
 
 
 class JobCancelledError(RuntimeError):
@@ -49,6 +53,11 @@ class Job:
     result: object = None
     error: BaseException | None = None
     cancelled: bool = False
+
+    @property
+    def batch_key(self) -> object:
+        """Jobs with the same key may share a batch."""
+        return self.model_id
 
     def finish(self, result: object = None, error: BaseException | None = None) -> None:
         self.result, self.error = result, error
@@ -69,6 +78,13 @@ class GenerationJob(Job):
     generation: Generation | None = None
     started: threading.Event = field(default_factory=threading.Event)  # set once its prompt is read
 
+    @property
+    def batch_key(self) -> object:
+        """Its model and size class: a decode batch's cache rows are all as long as its longest."""
+        room = len(self.token_ids) + self.settings.get("max_new_tokens", 0)
+        context = self.settings.get("context_size") or self.model.cfg.context_length
+        return self.model_id, cache_capacity(min(room, context), self.model.cfg.context_length)
+
 
 class Scheduler:
     """The batching thread and its queue of jobs. ``turn(kind)`` wraps each batch, kind "trace",
@@ -77,7 +93,8 @@ class Scheduler:
     def __init__(self, turn: Callable[[str], object]) -> None:
         self.turn = turn
         self._pending: deque[Job] = deque()
-        self._generating: dict[str, tuple[DecodeBatch, list[GenerationJob]]] = {}  # model id -> its decode batch
+        # (model id, size class) -> its decode batch and the jobs in it
+        self._generating: dict[object, tuple[DecodeBatch, list[GenerationJob]]] = {}
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
         self.batch_sizes: list[tuple[str, int]] = []  # ("trace" | "decode", sequences) of recent batches
@@ -173,15 +190,12 @@ class Scheduler:
         if first is None:
             return []
         batch: list[Job] = []
-        longest = 0
         for job in list(self._pending):
-            if not isinstance(job, kind) or job.model_id != first.model_id:
+            if not isinstance(job, kind) or job.batch_key != first.batch_key:
                 continue
-            longer = max(longest, min(len(job.token_ids), job.model.cfg.context_length))
-            if batch and (longer * (len(batch) + 1) > MAX_BATCH_TOKENS or len(batch) >= MAX_BATCH_SEQUENCES):
+            if batch and not _fits([*batch, job]):
                 break
             batch.append(job)
-            longest = longer
             self._pending.remove(job)
         return batch
 
@@ -203,12 +217,12 @@ class Scheduler:
             job.steps.put(None)
             job.finish(error=JobCancelledError("cancelled"))
             job.started.set()
-        by_model: dict[str, list[GenerationJob]] = {}
+        by_key: dict[object, list[GenerationJob]] = {}
         for job in joining:
             if not job.cancelled:
-                by_model.setdefault(job.model_id, []).append(job)
-        for model_id, jobs in by_model.items():
-            batch, running = self._generating.get(model_id, (None, []))
+                by_key.setdefault(job.batch_key, []).append(job)
+        for key, jobs in by_key.items():
+            batch, running = self._generating.get(key, (None, []))
             batch = batch or DecodeBatch(jobs[0].model)
             try:
                 with self.turn("prefill"):
@@ -231,10 +245,10 @@ class Scheduler:
             staying = [job for job in jobs if job.generation.max_new_tokens > 0]
             with self._condition:
                 if staying or running:
-                    self._generating[model_id] = (batch, [*running, *staying])
+                    self._generating[key] = (batch, [*running, *staying])
 
     def _step_generations(self) -> None:
-        for model_id, (batch, jobs) in list(self._generating.items()):
+        for key, (batch, jobs) in list(self._generating.items()):
             for job in [job for job in jobs if job.cancelled]:
                 batch.leave(job.generation)
                 jobs.remove(job)
@@ -262,7 +276,20 @@ class Scheduler:
                     job.finish(job.generation)
             with self._condition:
                 if not jobs:
-                    del self._generating[model_id]
+                    del self._generating[key]
+
+
+def _fits(jobs: list[Job]) -> bool:
+    """Whether these jobs may share one padded pass: few enough tokens and sequences, and (traces,
+    which reserved memory for their own lengths) padding that costs little memory."""
+    cfg = jobs[0].model.cfg
+    lengths = [min(len(job.token_ids), cfg.context_length) for job in jobs]
+    if len(jobs) > MAX_BATCH_SEQUENCES or max(lengths) * len(jobs) > MAX_BATCH_TOKENS:
+        return False
+    if isinstance(jobs[0], TraceJob):
+        padded = len(jobs) * trace_bytes(cfg, max(lengths))
+        return padded - sum(trace_bytes(cfg, n) for n in lengths) <= MAX_PADDING_BYTES
+    return True  # generations of one size class: each reserved a prefill as long as its class
 
 
 def _fail_alone(jobs: list[Job], error: Exception, run: Callable[[list], None]) -> None:
