@@ -7,6 +7,9 @@ so a class's work is run in batches:
 - ``trace_batch`` traces several prompts of different lengths in one pass. They are padded on the
   right: the causal mask already stops every real token from seeing later positions, so the
   padding changes nothing before it, and each sequence's Trace is cut back to its own length.
+- ``LensReading`` is one student's logit lens (every stream place of the positions shown), and
+  ``read_lens_chunk`` runs the output head over the next rows of several readings in one product,
+  so a class's short prompts share products and a long reading is done a chunk at a time.
 - ``DecodeBatch`` generates for several sequences at once, each with its own length, position,
   KV cache row and decoding settings (greedy, or temperature / top-k / top-p with its own seeded
   generator). A sequence joins with its prompt and leaves when it is done, between any two steps.
@@ -32,6 +35,7 @@ from .generation import (
     next_token_distribution,
     steps_of_rows,
 )
+from .lens import LENS_CHUNK, lens_top_k
 from .model import GPTModel
 from .trace import Trace, cropped_token_ids, record_forward, split_rows, trace_of_row
 
@@ -72,6 +76,68 @@ def trace_batch(model: GPTModel, sequences: Sequence[Sequence[int] | np.ndarray 
         trace_of_row(model, row, logits, ids, n_cropped)
         for row, logits, (ids, n_cropped) in zip(rows, last_logits, cropped, strict=True)
     ]
+
+
+@dataclass(eq=False)
+class LensReading:
+    """One logit-lens request: its stream rows, read a chunk at a time, and the top-k found so far.
+
+    ``rows`` is (L + 1, P, d), e.g. ``lens.stream_rows(trace, window)``. ``result()`` gives what
+    ``lens.logit_lens`` gives for those positions: ``(ids, probs)``, both (L + 1, P, k).
+    """
+
+    rows: np.ndarray  # (L + 1, P, d)
+    k: int = 5
+    read: int = 0  # rows done, in place-major order
+    ids: np.ndarray = field(init=False)  # (N, k) with N = (L + 1) * P
+    probs: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.rows.ndim != 3 or self.rows.shape[1] == 0:
+            raise ValueError(f"expected stream rows of shape (places, positions, d), got {self.rows.shape}")
+        self.ids = np.empty((self.total, self.k), dtype=np.int64)
+        self.probs = np.empty((self.total, self.k), dtype=np.float64)
+
+    @property
+    def total(self) -> int:
+        return self.rows.shape[0] * self.rows.shape[1]
+
+    @property
+    def done(self) -> bool:
+        return self.read == self.total
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        places, positions, _ = self.rows.shape
+        shape = (places, positions, self.k)  # (N, k) -> (L + 1, P, k)
+        return self.ids.reshape(shape), self.probs.reshape(shape)
+
+
+def read_lens_chunk(model: GPTModel, readings: Sequence[LensReading], max_rows: int = LENS_CHUNK) -> int:
+    """Read the next rows of ``readings``, in order, up to ``max_rows`` in all, in one output-head
+    product; returns the rows read. Each reading's numbers are those it would get alone (its top-k
+    of the same logits), so a reading may be spread over several products."""
+    width = model.cfg.emb_dim
+    taken: list[tuple[LensReading, int, int]] = []  # (reading, first row, rows taken)
+    room = max_rows
+    for reading in readings:
+        if room == 0:
+            break
+        count = min(room, reading.total - reading.read)
+        if count > 0:
+            taken.append((reading, reading.read, count))
+            room -= count
+    if not taken:
+        return 0
+    # Each reading's (L + 1, P, d) rows flattened to (N, d); the chunk is the taken rows end to end.
+    chunk = np.concatenate([r.rows.reshape(-1, width)[first : first + n] for r, first, n in taken])  # (rows, d)
+    ids, probs = lens_top_k(model, chunk, max(r.k for r, _, _ in taken))  # (rows, k_max), most likely first
+    offset = 0
+    for reading, first, count in taken:
+        reading.ids[first : first + count] = ids[offset : offset + count, : reading.k]
+        reading.probs[first : first + count] = probs[offset : offset + count, : reading.k]
+        reading.read += count
+        offset += count
+    return offset
 
 
 class BatchKVCache:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,12 +9,11 @@ import streamlit as st
 
 import ui
 from gptcore import Trace, gradient_norms, shortcut_experiment
-from gptcore.footprint import gradient_bytes, logit_lens_bytes
+from gptcore.footprint import gradient_bytes
 from gptcore.gradients import shortcut_experiment_frame, shortcut_gradient_frame
 from gptcore.lens import (
     lens_position_frame,
     lens_top_labels,
-    logit_lens,
     residual_norms,
     stream_names,
 )
@@ -39,16 +36,12 @@ def cached_residual_norms(model_id: str, token_ids: tuple[int, ...], _trace: Tra
 def cached_logit_lens(
     model_id: str, token_ids: tuple[int, ...], start: int, stop: int, _trace: Trace
 ) -> tuple[np.ndarray, np.ndarray]:
-    """logit_lens of positions start..stop-1 per (model id, token ids), one stream place per turn at the model.
+    """logit_lens of positions start..stop-1 per (model id, token ids), read with the class's other readings.
 
     Only the positions the heatmap shows are read: every position is a full output-head product at
     each place (a 1,000-token prompt on the 124M model: 7 s for all, under 2 s for a 256-token window).
     """
-    model = ui.get_model(model_id)
-    step = functools.partial(
-        ui.computing, reserve=logit_lens_bytes(model.cfg, stop - start), what="Reading the stream through the head"
-    )
-    return logit_lens(model, _trace, k=LENS_K, step=step, positions=slice(start, stop))  # (L + 1, P, k) each
+    return ui.read_logit_lens(model_id, _trace, slice(start, stop), LENS_K)  # (L + 1, P, k) each
 
 
 @ui.cached

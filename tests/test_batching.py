@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from gptcore import generate_steps, trace
-from gptcore.batching import DecodeBatch, trace_batch
+from gptcore.batching import DecodeBatch, LensReading, read_lens_chunk, trace_batch
+from gptcore.lens import logit_lens, stream_rows
 from gptcore.trace import LAYER_FIELDS
 
 PROMPTS = [
@@ -54,6 +55,24 @@ def test_a_trace_of_the_batch_owns_only_its_own_memory(tiny_model, prompt_ids):
 
     assert per_token_bytes(short) < per_token_bytes(long) / 5  # not the padded batch's arrays
     assert short.attention(0).shape == (tiny_model.cfg.n_heads, 1, 1)
+
+
+def test_lens_readings_read_together_a_chunk_at_a_time_each_get_their_own_lens(tiny_model, prompt_ids):
+    traces = [trace(tiny_model, ids) for ids in prompt_ids]
+    windows = [slice(None), slice(0, 1), slice(2, 9), slice(None), slice(5, None)]
+    readings = [LensReading(stream_rows(t, w), k) for t, w, k in zip(traces, windows, [5, 3, 7, 5, 1], strict=True)]
+    products = 0
+    while read_lens_chunk(tiny_model, readings, max_rows=16):  # chunks cut readings and span several
+        products += 1
+    assert all(reading.done for reading in readings)
+    assert products == -(-sum(reading.total for reading in readings) // 16)  # every product full but the last
+    for t, window, reading in zip(traces, windows, readings, strict=True):
+        alone_ids, alone_probs = logit_lens(tiny_model, t, k=reading.k, positions=window)
+        ids, probs = reading.result()
+        np.testing.assert_array_equal(ids, alone_ids)
+        np.testing.assert_allclose(probs, alone_probs, rtol=1e-5)
+    with pytest.raises(ValueError, match="stream rows"):
+        LensReading(stream_rows(traces[0], slice(0, 0)))
 
 
 def test_an_empty_batch_gives_no_traces(tiny_model):

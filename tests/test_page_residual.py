@@ -69,7 +69,7 @@ def test_a_cropped_prompt_is_traced_once_and_reruns_reuse_the_cached_tables(monk
 
     monkeypatch.setattr(ui.scheduler, "trace_batch", counting("trace", ui.scheduler.trace_batch))
     monkeypatch.setattr(lens, "residual_norms", counting("norms", lens.residual_norms))
-    monkeypatch.setattr(lens, "logit_lens", counting("lens", lens.logit_lens))
+    monkeypatch.setattr(ui.scheduler, "read_lens_chunk", counting("lens", ui.scheduler.read_lens_chunk))
     prompt = "🐑 sheep graze " * 30
     assert len(get_tokenizer().encode(prompt)) > 64
     at = open_page(prompt)

@@ -12,12 +12,14 @@ import torch
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTConfig, build_model, generate_steps, trace
 from gptcore.batching import cache_capacity
+from gptcore.lens import logit_lens, stream_rows
 from ui.scheduler import (
     JobCancelledError,
     Scheduler,
     TraceJob,
     _fits,
     generation_job,
+    lens_job,
     steps_of,
     trace_job,
     wait_for,
@@ -144,3 +146,32 @@ def test_a_trace_is_not_padded_to_a_long_one_in_the_same_batch():
     assert not _fits(jobs[:2])  # 980 tokens of padding: some 470 MB that no reservation covers
     assert _fits([jobs[0], jobs[2]])  # 10 tokens of padding
     assert _fits([TraceJob(model=model, model_id="m", token_ids=tuple(range(n))) for n in (11, 12, 10) * 10])
+
+
+def test_lens_readings_share_products_and_each_gets_its_own_lens(tiny_model, tokenizer, scheduler, gate):
+    traces = [trace(tiny_model, tokenizer.encode(prompt)) for prompt in PROMPTS]
+    gate.open.clear()
+    blocker = scheduler.submit(trace_job(tiny_model, "tiny", tuple(tokenizer.encode("Blocking"))))
+    jobs = [scheduler.submit(lens_job(tiny_model, "tiny", stream_rows(t), k=4)) for t in traces]
+    gate.open.set()
+    wait_for(scheduler, blocker, timeout=30)
+    for t, job in zip(traces, jobs, strict=True):
+        ids, probs = wait_for(scheduler, job, timeout=30)
+        alone_ids, alone_probs = logit_lens(tiny_model, t, k=4)
+        np.testing.assert_array_equal(ids, alone_ids)
+        np.testing.assert_allclose(probs, alone_probs, rtol=1e-5)
+    assert max(size for kind, size in scheduler.batch_sizes if kind == "lens") == len(PROMPTS)  # one product
+    with pytest.raises(ValueError, match="rows"):
+        lens_job(tiny_model, "tiny", stream_rows(traces[0])[..., :5], k=4)  # not this model's width
+
+
+def test_a_long_reading_lets_generations_step_between_its_chunks(tiny_model, tokenizer, scheduler):
+    long_trace = trace(tiny_model, list(range(60)))
+    rows = np.concatenate([stream_rows(long_trace)] * 10, axis=1)  # (3, 600, d): 1,800 rows, several chunks
+    generation = scheduler.submit(generation_job(tiny_model, "tiny", tuple(tokenizer.encode("Hi")), max_new_tokens=8))
+    reading = scheduler.submit(lens_job(tiny_model, "tiny", rows, k=2))
+    assert len([step for arrived in steps_of(scheduler, generation) for step in arrived]) == 8
+    wait_for(scheduler, reading, timeout=60)
+    kinds = [kind for kind, _ in scheduler.batch_sizes]
+    first_lens, last_lens = kinds.index("lens"), len(kinds) - 1 - kinds[::-1].index("lens")
+    assert "decode" in kinds[first_lens:last_lens]  # tokens came while the reading was under way

@@ -48,6 +48,7 @@ from .catalog import (
 )
 from .collector import freeze_startup_objects
 from .downloads import DownloadJob, DownloadRegistry, download_registry
+from .lens import read_logit_lens
 from .memory import BUDGET_ENV, MEMORY_BUDGET, format_bytes, memory_refusal, read_available_memory
 from .models import MODEL_KEY, current_choice, current_model, current_model_id, forget_model, get_model, refusal
 from .picker import WANTED_KEY, choose_model, render_model_picker
@@ -162,6 +163,7 @@ __all__ = [
     "picker_label",
     "prompt_token_ids",
     "read_available_memory",
+    "read_logit_lens",
     "refresh_checkpoints",
     "refusal",
     "remembered_choice",

@@ -1,14 +1,17 @@
 """One thread runs the whole class's traces and generation steps, in batches.
 
-Sessions submit jobs (a trace, a generation) and wait for their results; the scheduler thread
-forms batches from whatever is pending, in arrival order:
+Sessions submit jobs (a trace, a logit-lens reading, a generation) and wait for their results;
+the scheduler thread forms batches from whatever is pending, in arrival order:
 
 - pending traces of one model go through the model together (gptcore.batching.trace_batch);
+- logit-lens readings are read a chunk of rows at a time, the rows of several students' readings
+  in one output-head product (gptcore.batching.read_lens_chunk), so a long reading never holds
+  up the class's traces and tokens for more than one chunk;
 - generations join that model's DecodeBatch, and every step gives each of them its next token in
   one forward pass. A generation joins or leaves between any two steps.
 
 Each batch takes one turn in COMPUTE_QUEUE, so training runs and the pages' other computations
-(the logit lens, gradients) still interleave with the class's batches in arrival order. Memory is
+(gradients) still interleave with the class's batches in arrival order. Memory is
 reserved by the page before it submits (ui.turns.reserving); a job's place, "server busy" and
 the bound on waiting are drawn by ``wait_for`` below. Knows nothing of pages: only of models and jobs.
 """
@@ -26,8 +29,9 @@ from dataclasses import dataclass, field
 import torch
 
 from gptcore import GPTModel, Step
-from gptcore.batching import DecodeBatch, Generation, cache_capacity, trace_batch
+from gptcore.batching import DecodeBatch, Generation, LensReading, cache_capacity, read_lens_chunk, trace_batch
 from gptcore.footprint import trace_bytes
+from gptcore.lens import LENS_CHUNK
 from gptcore.trace import cropped_token_ids
 
 logger = logging.getLogger(__name__)
@@ -70,6 +74,13 @@ class TraceJob(Job):
 
 
 @dataclass(eq=False)
+class LensJob(Job):
+    """A logit-lens reading; its result is the reading's ``(ids, probs)``."""
+
+    reading: LensReading | None = None
+
+
+@dataclass(eq=False)
 class GenerationJob(Job):
     """A generation: its settings (DecodeBatch.join's keywords) and the Steps as they come."""
 
@@ -88,16 +99,17 @@ class GenerationJob(Job):
 
 class Scheduler:
     """The batching thread and its queue of jobs. ``turn(kind)`` wraps each batch, kind "trace",
-    "prefill" or "decode" (the app passes a COMPUTE_QUEUE turn); the thread starts with the first job."""
+    "prefill", "lens" or "decode" (the app passes a COMPUTE_QUEUE turn); the thread starts with the first job."""
 
     def __init__(self, turn: Callable[[str], object]) -> None:
         self.turn = turn
         self._pending: deque[Job] = deque()
+        self._reading: list[LensJob] = []  # lens jobs being read, in arrival order (all of one model)
         # (model id, size class) -> its decode batch and the jobs in it
         self._generating: dict[object, tuple[DecodeBatch, list[GenerationJob]]] = {}
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.batch_sizes: list[tuple[str, int]] = []  # ("trace" | "decode", sequences) of recent batches
+        self.batch_sizes: list[tuple[str, int]] = []  # ("trace" | "lens" | "decode", jobs) of recent batches
         self.tokens_generated = 0
         self._unlogged: Counter[tuple[str, int]] = Counter()
         self._unlogged_seconds: Counter[str] = Counter()  # time in each kind of batch, turn waits included
@@ -118,7 +130,8 @@ class Scheduler:
             return len(self._pending)
 
     def ahead_of(self, job: Job) -> int:
-        """Work before ``job``: the batch running now and the jobs that came earlier (0 once it runs)."""
+        """Work before ``job``: the batch running now and the jobs that came earlier (0 once it runs;
+        a lens reading runs from its first chunk to its last)."""
         with self._condition:
             return self._pending.index(job) + 1 if job in self._pending else 0
 
@@ -137,7 +150,7 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._condition:
-                while not self._pending and not self._generating:
+                while not self._pending and not self._generating and not self._reading:
                     self._log_batches(force=True)  # the end of a busy spell
                     self._condition.wait()
             self._run_once()  # its locals (jobs, and through them traces) are gone before the next wait
@@ -153,7 +166,7 @@ class Scheduler:
         """Now and then, one line: how many batches of each kind and size ran since the last line."""
         if not self._unlogged or (not force and time.monotonic() - self._logged_at < LOG_EVERY_S):
             return
-        for kind in ("trace", "decode"):
+        for kind in ("trace", "lens", "decode"):
             sizes = {size: count for (k, size), count in sorted(self._unlogged.items()) if k == kind}
             if sizes:
                 seconds = self._unlogged_seconds[kind]
@@ -166,14 +179,17 @@ class Scheduler:
         self._logged_at = time.monotonic()
 
     def _run_once(self) -> None:
-        """A batch of traces, or the generations that arrived joining theirs; then a step of every generation."""
+        """A batch of traces, or the generations that arrived joining theirs; a chunk of the lens
+        readings; then a step of every generation."""
         with self._condition:
             traces = self._take_traces()
             joining = self._take_generations() if not traces else []
+            self._take_readings()
         if traces:
             self._run_traces(traces)
         if joining:
             self._join(joining)
+        self._read_lens()
         self._step_generations()
 
     def _take_traces(self) -> list[TraceJob]:
@@ -184,6 +200,44 @@ class Scheduler:
         """The first pending generation and those of its model after it: their prompts are read in one
         padded pass, so they are bounded as traces are (a long prompt's prefill costs as much as its trace)."""
         return self._take_batch(GenerationJob)
+
+    def _take_readings(self) -> None:
+        """Move pending lens jobs of the readings' model into the readings, while their rows left
+        would not fill the next chunk (so a reading counts as started only when its rows are in it)."""
+        for job in [job for job in self._pending if isinstance(job, LensJob)]:
+            rows_left = sum(j.reading.total - j.reading.read for j in self._reading)
+            if rows_left >= LENS_CHUNK:
+                return
+            if not self._reading or job.batch_key == self._reading[0].batch_key:
+                self._pending.remove(job)
+                self._reading.append(job)
+
+    def _read_lens(self) -> None:
+        """One output-head product over the next LENS_CHUNK rows of the readings; finished ones get their result."""
+        with self._condition:
+            for job in [job for job in self._reading if job.cancelled]:
+                self._reading.remove(job)
+                job.finish(error=JobCancelledError("cancelled"))
+            jobs = list(self._reading)
+        if not jobs:
+            return
+        started = time.perf_counter()
+        try:
+            with self.turn("lens"), torch.no_grad():
+                read_lens_chunk(jobs[0].model, [job.reading for job in jobs])
+        except Exception as error:  # a reading is checked when made: this is the model failing, for all of them
+            finished = [(job, error) for job in jobs]
+        else:
+            self._record("lens", len(jobs), time.perf_counter() - started)
+            finished = [(job, None) for job in jobs if job.reading.done]
+        with self._condition:
+            for job, _ in finished:
+                self._reading.remove(job)
+        for job, error in finished:
+            if error is None:
+                job.finish(job.reading.result())
+            else:
+                job.finish(error=error)
 
     def _take_batch(self, kind: type[Job]) -> list:
         first = next((job for job in self._pending if isinstance(job, kind)), None)
@@ -305,6 +359,16 @@ def _fail_alone(jobs: list[Job], error: Exception, run: Callable[[list], None]) 
 def trace_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...]) -> TraceJob:
     ids, _ = cropped_token_ids(model, token_ids)  # checked here: a bad prompt fails in its own session
     return TraceJob(model=model, model_id=model_id, token_ids=tuple(ids.tolist()))
+
+
+def lens_job(model: GPTModel, model_id: str, rows, k: int) -> LensJob:
+    """A logit-lens reading of ``rows``, (L + 1, P, d) (gptcore.lens.stream_rows), with ``k`` candidates."""
+    reading = LensReading(rows, k)  # checked here: a bad request fails in its own session
+    if rows.shape[-1] != model.cfg.emb_dim or not 1 <= k <= model.cfg.vocab_size:
+        raise ValueError(
+            f"expected stream rows of width {model.cfg.emb_dim} and 1 <= k <= vocabulary, got {rows.shape}, {k}"
+        )
+    return LensJob(model=model, model_id=model_id, token_ids=(), reading=reading)
 
 
 def generation_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...], **settings) -> GenerationJob:

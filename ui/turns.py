@@ -67,7 +67,7 @@ def _batch_turn(kind: str) -> Iterator[None]:
 
     A batch goes second in line: it serves every student whose trace or token is waiting, and the
     one scheduler thread that runs it would otherwise hold up every generation while it waited for
-    a whole class's lens and gradient turns. Between two batches one other computation still gets
+    a whole class's gradient turns. Between two batches one other computation still gets
     its turn.
     """
     with COMPUTE_QUEUE.turn(place=BATCH_PLACE):
