@@ -19,7 +19,7 @@ from pathlib import Path
 PEAK = "int(next(line for line in open('/proc/self/status') if line.startswith('VmHWM')).split()[1]) * 1024"
 MEASURE = f"""
 import time
-from gptcore.hub import load_local
+from gptcore.local import load_local
 from gptcore.stats import count_parameters
 before = {PEAK}
 start = time.perf_counter()

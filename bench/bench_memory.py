@@ -26,7 +26,8 @@ NEW_TOKENS = 20
 
 MEASURE = """
 import ctypes, gc, json, sys
-import ui  # noqa: F401  (first: the app's allocator settings, ui/allocator.py, so peaks are the app's)
+import ui
+ui.start()  # first, as app.py does: the app's allocator settings (ui/allocator.py), so peaks are the app's
 import torch
 from gptcore import GPT_CONFIG_124M, build_model, generate_steps, gradient_norms, trace
 from gptcore import footprint
@@ -63,16 +64,19 @@ for n in json.loads(sys.argv[1]):
     residual = t.layer("resid_pre", 3).copy()
     del t
     rows.append(("trace", n, footprint.trace_bytes(cfg, n), peak))
-    others = [ids.roll(shift) for shift in range(BATCH)]
-    peak, batch = peak_of(lambda: trace_batch(model, others))
-    del batch
-    rows.append(("trace_batch", n, BATCH * footprint.trace_bytes(cfg, n), peak))
     peak, _ = peak_of(lambda: lens_top_k(model, residual), repeats=5)
     rows.append(("logit_lens", n, footprint.logit_lens_bytes(cfg, n), peak))
     peak, _ = peak_of(lambda: gradient_norms(model, ids))
     rows.append(("gradients", n, footprint.gradient_bytes(cfg, n), peak))
     peak, _ = peak_of(lambda: list(generate_steps(model, ids[None], NEW_TOKENS, context_size=cfg.context_length)), 5)
     rows.append(("generation", n, footprint.generation_bytes(cfg, n + NEW_TOKENS), peak))
+# Batches last: their large blocks, freed, must not change the small peaks measured above.
+for n in json.loads(sys.argv[1]):
+    ids = torch.randint(0, cfg.vocab_size, (n,), generator=torch.Generator().manual_seed(n))
+    others = [ids.roll(shift) for shift in range(BATCH)]
+    peak, batch = peak_of(lambda: trace_batch(model, others))
+    del batch
+    rows.append(("trace_batch", n, BATCH * footprint.trace_bytes(cfg, n), peak))
 print(json.dumps(rows))
 """
 

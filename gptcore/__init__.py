@@ -4,14 +4,16 @@ It never imports Streamlit: the app's pages read its results, as NumPy arrays, a
 """
 
 from .attention import KVCache, MultiHeadAttention
-from .batching import BatchKVCache, DecodeBatch, trace_batch
+from .batching import trace_batch
 from .checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
+from .decoding import BatchKVCache, DecodeBatch
 from .generation import Candidate, Step, generate, generate_steps, generate_text_simple
 from .gradients import ExampleDeepNeuralNetwork, GradientReport, gradient_norms, shortcut_experiment
 from .hooks import HookPoint, Recorder, recording
-from .hub import load_local, load_pretrained
+from .hub import load_pretrained
 from .layers import GELU, FeedForward, LayerNorm
+from .local import load_local
 from .model import GPTModel, TransformerBlock, build_model
 from .stats import count_parameters, count_parameters_tied, parameter_breakdown, size_mb, size_report
 from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text, token_label, token_labels

@@ -123,3 +123,15 @@ def nearest_tokens(
             neighbour_ids[start : start + len(chunk)] = top.indices.cpu().numpy()
             similarities[start : start + len(chunk)] = top.values.cpu().numpy()
     return neighbour_ids, similarities
+
+
+def position_vectors(model: GPTModel, n: int) -> np.ndarray:
+    """(n, d) the first n positions' learned position embeddings, as a NumPy copy."""
+    with torch.no_grad():
+        return model.pos_emb.weight[:n].detach().numpy().copy()
+
+
+def token_vectors(model: GPTModel, token_ids: Sequence[int]) -> np.ndarray:
+    """(n, d) the token embeddings of ``token_ids``, as a NumPy copy."""
+    with torch.no_grad():
+        return model.tok_emb.weight[list(token_ids)].detach().cpu().numpy()

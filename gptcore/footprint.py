@@ -10,8 +10,8 @@ Shorthand in the comments: T tokens, L layers, H heads, d = emb_dim, V = vocab_s
 
 from __future__ import annotations
 
-from .batching import cache_capacity
 from .config import GPTConfig
+from .decoding import cache_capacity
 from .lens import LENS_CHUNK
 from .stats import memory_to_load, size_report
 

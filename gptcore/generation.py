@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import pandas as pd
 import torch
 
 from .device import model_device
 from .model import GPTModel
-from .tokenizer import get_tokenizer, token_label, token_labels
+from .tokenizer import get_tokenizer
 
 MAX_NEW_TOKENS_LIMIT = 100_000  # far beyond any classroom use; larger requests are a mistake
 
@@ -265,48 +264,6 @@ def _most_likely(probs: torch.Tensor, top: torch.return_types.topk) -> torch.Ten
 
 
 # Tables for the Generate page.
-
-
-def steps_frame(steps: Sequence[Step]) -> pd.DataFrame:
-    """One row per generated token: step, label, id, its probability and its rank."""
-    return pd.DataFrame(
-        {
-            "step": [step.index + 1 for step in steps],
-            "token": [token_label(step.token_id) for step in steps],
-            "token id": pd.array([step.token_id for step in steps], dtype="int64"),
-            "probability": pd.array([step.prob for step in steps], dtype="float64"),
-            "rank": pd.array([step.rank for step in steps], dtype="int64"),
-        }
-    )
-
-
-def candidates_frame(step: Step) -> pd.DataFrame:
-    """The candidates of one step, most likely first, with the chosen token marked.
-
-    Candidates that top-k or top-p filtered out (probability 0) are left out: which of the many
-    zero-probability tokens got listed is arbitrary. When sampling picked a token outside the
-    listed candidates, it is added as a last row, so the chart always shows what was chosen. Bar
-    labels carry the rank, so they are unique.
-    """
-    kept = [candidate for candidate in step.candidates if candidate.prob > 0 or candidate.token_id == step.token_id]
-    ranks = list(range(1, len(kept) + 1))
-    token_ids = [candidate.token_id for candidate in kept]
-    probs = [candidate.prob for candidate in kept]
-    if step.token_id not in token_ids:
-        ranks.append(step.rank)
-        token_ids.append(step.token_id)
-        probs.append(step.prob)
-    labels = token_labels(token_ids)
-    return pd.DataFrame(
-        {
-            "rank": ranks,
-            "token": labels,
-            "bar": [f"#{rank} {label}" for rank, label in zip(ranks, labels, strict=True)],
-            "token id": token_ids,
-            "probability": probs,
-            "chosen": [token_id == step.token_id for token_id in token_ids],
-        }
-    )
 
 
 def split_generated_text(prompt_ids: Sequence[int], new_ids: Sequence[int]) -> tuple[str, str]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -119,36 +118,14 @@ def shortcut_experiment(
     return [float(g.abs().mean()) for g in grads]
 
 
-def shortcut_gradient_frame(with_shortcut: GradientReport, without_shortcut: GradientReport) -> pd.DataFrame:
-    """Per-block gradient norms for shortcuts on and off, one row per (block, setting).
-
-    The residual gradient is each token's gradient norm for the stream entering the block,
-    summed over the tokens.
-    """
-    rows = []
-    for report in (with_shortcut, without_shortcut):
-        setting = "shortcuts on" if report.use_shortcut else "shortcuts off"
-        resid_summed = report.resid_grad_norm.sum(axis=1)  # (L, T) -> (L,)
-        for block, (param_norm, resid_norm) in enumerate(zip(report.param_grad_norm, resid_summed, strict=True)):
-            rows.append(
-                {
-                    "block": block,
-                    "setting": setting,
-                    "parameter gradient norm": float(param_norm),
-                    "residual gradient norm": float(resid_norm),
-                    "loss": report.loss,
-                }
-            )
-    return pd.DataFrame(rows)
+def _l2_norm(tensors: list[torch.Tensor | None]) -> float:
+    squares = [g.pow(2).sum() for g in tensors if g is not None]
+    return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
 
 
-def shortcut_experiment_frame(with_shortcut: Sequence[float], without_shortcut: Sequence[float]) -> pd.DataFrame:
-    """The book's toy experiment as a table: layer, setting and mean absolute weight gradient."""
-    if len(with_shortcut) != len(without_shortcut):
-        raise ValueError(f"got {len(with_shortcut)} layers with shortcuts but {len(without_shortcut)} without")
-    rows = [
-        {"layer": layer, "setting": setting, "mean absolute gradient": float(value)}
-        for setting, values in (("shortcuts on", with_shortcut), ("shortcuts off", without_shortcut))
-        for layer, value in enumerate(values, start=1)
-    ]
-    return pd.DataFrame(rows)
+def parameter_gradient_norms(model: GPTModel) -> tuple[tuple[float, ...], float, float]:
+    """(per block, embeddings, final norm + head) L2 norms of the gradients now in param.grad."""
+    blocks = tuple(_l2_norm([p.grad for p in block.parameters()]) for block in model.trf_blocks)
+    embeddings = _l2_norm([model.tok_emb.weight.grad, model.pos_emb.weight.grad])
+    head = _l2_norm([p.grad for p in (*model.final_norm.parameters(), *model.out_head.parameters())])
+    return blocks, embeddings, head

@@ -1,8 +1,8 @@
-"""OpenAI's pretrained GPT-2 from the Hugging Face Hub, and GPT-2 weights from a local file or folder.
+"""OpenAI's pretrained GPT-2 from the Hugging Face Hub: finding it in the local cache, downloading it, loading it.
 
 ``load_pretrained("gpt2")`` loads the 124M model: from the local Hugging Face cache when it is
 there (no network at all), else after downloading its ``config.json`` and ``model.safetensors``
-with ``huggingface_hub.hf_hub_download``. ``load_local(path)`` opens weights the user already has.
+with ``huggingface_hub.hf_hub_download`` (gptcore.local reads the files).
 
 Downloads go to the Hub's plain HTTP endpoint (``{endpoint}/{repo}/resolve/main/{file}``): a HEAD
 request for the file's metadata, then a GET for its bytes. Progress and cancellation ride on the
@@ -16,7 +16,6 @@ This module never imports Streamlit and never prints: the app shows what it repo
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -31,18 +30,15 @@ from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, LocalEntry
 from tqdm.std import tqdm
 
 from .config import PRESETS
-from .model import GPTModel, empty_model
-from .stats import BYTES_PER_FLOAT32, memory_to_load, size_report
-from .tensorfile import TensorFile
+from .local import CONFIG_FILE, load_weights_file
+from .model import GPTModel
+from .stats import BYTES_PER_FLOAT32, format_bytes, memory_to_load, size_report
 from .weights import (
     PRETRAINED_REPOS,
     WEIGHTS_FILE,
     cached_pretrained_folder,
-    gpt_config_from_hf,
-    load_hf_safetensors,
 )
 
-CONFIG_FILE = "config.json"
 FILES = (CONFIG_FILE, WEIGHTS_FILE)  # what a GPT-2 needs from its repo, in download order
 HUB_URL = "https://huggingface.co"  # where the files come from, whatever endpoint this process uses
 
@@ -122,17 +118,6 @@ PRETRAINED: dict[str, PretrainedInfo] = {
     name: PretrainedInfo(name, repo_id, _LABELS[name], _PRESET_OF[name], _EXACT_BYTES.get(name))
     for name, repo_id in PRETRAINED_REPOS.items()
 }
-
-
-def format_bytes(n: int) -> str:
-    """Decimal units, as the Hub shows file sizes: 548 MB, 1.42 GB."""
-    if n >= 10**9:
-        return f"{n / 10**9:.2f} GB"
-    if n >= 10**6:
-        return f"{n / 10**6:.0f} MB"
-    if n >= 10**3:
-        return f"{n / 10**3:.0f} kB"
-    return f"{n} bytes"
 
 
 def _info(name: str) -> PretrainedInfo:
@@ -250,7 +235,7 @@ def _unavailable(info: PretrainedInfo, endpoint: str | None, reason: str, cache_
         f"  {info.url(CONFIG_FILE)}\n"
         f"  {info.url(WEIGHTS_FILE)}\n"
         "Fetch them on a machine that has a connection, then either put both in one folder and open it "
-        "with gptcore's local-folder loader (gptcore.hub.load_local(folder)), or copy the Hugging Face "
+        "with gptcore's local-folder loader (gptcore.load_local(folder)), or copy the Hugging Face "
         f"cache folder models--{info.repo_id.replace('/', '--')} (made by "
         f"`hf download {info.repo_id} {CONFIG_FILE} {WEIGHTS_FILE}`) into {cache}."
     )
@@ -357,90 +342,10 @@ def load_pretrained(
     if folder is None:
         folder = download_pretrained(name, progress=progress, cache_dir=cache_dir, endpoint=endpoint, cancel=cancel)
     try:
-        return _load_file(folder / WEIGHTS_FILE)
+        return load_weights_file(folder / WEIGHTS_FILE)
     except ValueError as error:
         # The snapshot's file links to a blob that huggingface_hub would link to again: the whole
         # repo folder has to go for the next load to download a fresh copy.
         raise ValueError(
             f"{error}. For a fresh copy, delete the folder {folder.parent.parent} and load it again"
         ) from error
-
-
-# Heads per width, from gptcore's presets (OpenAI's four: 768->12, 1024->16, 1280->20, 1600->25).
-_HEADS_BY_WIDTH = {cfg.emb_dim: cfg.n_heads for cfg in PRESETS.values()}
-
-
-def infer_hf_config(shapes: dict[str, tuple[int, ...]], path: str | Path = "the file") -> dict[str, int]:
-    """A GPT-2 config.json's size fields, worked out from tensor names and shapes.
-
-    n_layer from the ``h.<i>`` names, vocab_size and n_embd from ``wte``, n_positions from ``wpe``;
-    n_head is not in any shape, so it comes from the GPT-2 size of that width.
-    """
-    short = {key.removeprefix("transformer."): shape for key, shape in shapes.items()}
-    for needed in ("wte.weight", "wpe.weight"):
-        if needed not in short or len(short[needed]) != 2:
-            raise ValueError(f"{path} does not look like GPT-2 weights: it has no 2-D tensor '{needed}'")
-    vocab_size, n_embd = short["wte.weight"]
-    n_positions = short["wpe.weight"][0]
-    layers = {int(key.split(".")[1]) for key in short if key.startswith("h.") and key.split(".")[1].isdigit()}
-    if not layers:
-        raise ValueError(f"{path} does not look like GPT-2 weights: it has no transformer blocks ('h.0...')")
-    if n_embd not in _HEADS_BY_WIDTH:
-        known = ", ".join(f"{width}->{heads}" for width, heads in sorted(_HEADS_BY_WIDTH.items()))
-        raise ValueError(
-            f"cannot tell how many attention heads the {n_embd}-wide GPT-2 in {path} has (known widths: {known}); "
-            f"put its {CONFIG_FILE} (with n_head) in the same folder"
-        )
-    return {
-        "vocab_size": vocab_size,
-        "n_positions": n_positions,
-        "n_embd": n_embd,
-        "n_head": _HEADS_BY_WIDTH[n_embd],
-        "n_layer": max(layers) + 1,
-    }
-
-
-def _read_config(config_path: Path) -> dict:
-    try:
-        return json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{config_path} is damaged: it is not valid JSON ({error})") from None
-
-
-def _load_file(path: Path) -> GPTModel:
-    """A .safetensors file: config.json beside it if there is one, else a config inferred from shapes."""
-    file = TensorFile(path)  # reads the header only; a damaged file fails here, naming itself
-    config_path = path.parent / CONFIG_FILE
-    hf_config = _read_config(config_path) if config_path.is_file() else infer_hf_config(file.shapes, path)
-    try:
-        return load_hf_safetensors(empty_model(gpt_config_from_hf(hf_config)), path)
-    except ValueError as error:
-        raise ValueError(f"cannot load GPT-2 from {path}: {error}") from error
-
-
-def load_local(path: str | Path) -> GPTModel:
-    """GPT-2 weights the user already has on disk.
-
-    ``path`` is either a ``.safetensors`` file (its config comes from a config.json in the same
-    folder, else from the tensor shapes) or a folder with config.json and model.safetensors, as
-    saved by transformers' ``save_pretrained`` or found in the Hugging Face cache.
-    Raises FileNotFoundError for a missing path and ValueError for anything that is not GPT-2
-    weights in safetensors form, with the file and what to do in the message.
-    """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    if path.is_dir():
-        weights = path / WEIGHTS_FILE
-        if not weights.is_file():
-            raise ValueError(
-                f"{path} has no {WEIGHTS_FILE}; a GPT-2 folder needs {CONFIG_FILE} and {WEIGHTS_FILE} "
-                "(sharded checkpoints and PyTorch .bin files are not supported)"
-            )
-        return _load_file(weights)
-    if path.suffix != ".safetensors":
-        raise ValueError(
-            f"{path} is not a .safetensors file; give a GPT-2 model.safetensors or a folder holding "
-            f"{CONFIG_FILE} and {WEIGHTS_FILE}"
-        )
-    return _load_file(path)

@@ -15,12 +15,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .device import model_device
 from .model import GPTModel
-from .tokenizer import token_labels
 from .trace import Trace
 
 LENS_CHUNK = 256  # positions per output-head product: bounds memory to chunk x vocab floats
@@ -132,26 +130,3 @@ def logit_lens(
         with step() if step is not None else nullcontext():
             places.append(lens_top_k(model, residual_place(trace, place)[positions], k))
     return np.stack([ids for ids, _ in places]), np.stack([probs for _, probs in places])
-
-
-def lens_position_frame(ids: np.ndarray, probs: np.ndarray, position: int) -> pd.DataFrame:
-    """Long table of the logit lens at one position: one row per (stream place, rank)."""
-    n_places, n_tokens, k = ids.shape
-    if not -n_tokens <= position < n_tokens:
-        raise ValueError(f"position {position} does not exist; the prompt has positions 0..{n_tokens - 1}")
-    names = stream_names(n_places - 1)
-    return pd.DataFrame(
-        {
-            "stream": np.repeat(names, k),
-            "rank": np.tile(np.arange(1, k + 1), n_places),
-            "token": token_labels(ids[:, position].reshape(-1).tolist()),  # (L + 1) * k labels, place-major
-            "token id": ids[:, position].reshape(-1),
-            "probability": probs[:, position].reshape(-1),
-        }
-    )
-
-
-def lens_top_labels(ids: np.ndarray) -> np.ndarray:
-    """(L + 1, T) readable label of the top-1 token at each place and position, for heatmap cells."""
-    top = ids[..., 0]  # (L + 1, T)
-    return np.array(token_labels(top.reshape(-1).tolist()), dtype=object).reshape(top.shape)

@@ -1,4 +1,4 @@
-"""Model size figures: parameter counts (plain and with a tied output head) and memory."""
+"""Sizes and counts: parameters (plain and with a tied output head), memory, bytes for people to read, histograms."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -134,3 +136,22 @@ def parameter_rows(model: GPTModel) -> list[ParameterRow]:
         total = totals[module]
         rows.append(ParameterRow(group, part, component, module, shapes, total // copies, copies, total))
     return rows
+
+
+def format_bytes(n: int) -> str:
+    """Decimal units, as the Hub shows file sizes: 548 MB, 1.42 GB."""
+    if n >= 10**9:
+        return f"{n / 10**9:.2f} GB"
+    if n >= 10**6:
+        return f"{n / 10**6:.0f} MB"
+    if n >= 10**3:
+        return f"{n / 10**3:.0f} kB"
+    return f"{n} bytes"
+
+
+def histogram(values: np.ndarray, bins: int | np.ndarray = 60) -> pd.DataFrame:
+    """Counts of ``values`` in bins: columns bin_left, bin_right, bin_center, count."""
+    counts, edges = np.histogram(np.asarray(values, dtype=np.float64).ravel(), bins=bins)
+    return pd.DataFrame(
+        {"bin_left": edges[:-1], "bin_right": edges[1:], "bin_center": (edges[:-1] + edges[1:]) / 2, "count": counts}
+    )

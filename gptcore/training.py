@@ -12,20 +12,13 @@ Decisions worth knowing:
 
 - **A copy is trained.** ``train`` copies the model's weights into a fresh GPTModel and trains
   that; the model passed in (the app shares it between sessions) is only read.
-- **Data order.** As in chapter 5 the text is cut into windows with stride = window length (no
-  overlap); each epoch visits them in a fresh shuffled order. Batches run through the epochs
-  back to back, so a small text never drops its last windows (the book's ``drop_last``).
-- **Determinism without global state.** The order of every epoch and the dropout masks of every
-  step come from private ``torch.Generator`` objects seeded from (seed, epoch) and (seed, step).
-  Dropout draws from the private generator because the copy's ``nn.Dropout`` layers are swapped
-  for an equivalent that takes one, for the run only. The global random state is never read or
-  changed, so threads serving other students neither disturb a run nor are disturbed by it, and
-  a run resumed at step k needs no saved random state to take the same steps as one never stopped.
-- **Checkpoints** are the project's usual ones (``gptcore.checkpoints``: one safetensors file the
-  app's model picker lists). Beside each, ``<name>.safetensors.training-state`` (the same file
-  format, not listed by the picker) holds what resuming needs: AdamW's moving averages and step
-  count per parameter, the step, the tokens seen and the best validation loss. The state file is
-  written first and names its step, so a crash between the two writes is caught on resume.
+- **Data order** (training_data.py): windows with stride = window length, a fresh shuffled order
+  per epoch, batches running through the epochs back to back (no ``drop_last``).
+- **Determinism without global state** (seeding.py): epoch orders and dropout masks come from
+  private generators seeded from (seed, epoch) and (seed, step), so threads serving other students
+  neither disturb a run nor are disturbed by it, and a resumed run takes the same steps.
+- **Checkpoints** are the project's usual ones (``gptcore.checkpoints``); beside each, a training
+  state (training_state.py) holds what resuming needs.
 - **Evaluations** happen before the first step (so a curve starts at the untrained loss), every
   ``eval_every`` steps and after the last step. Each estimates the losses on a fixed, evenly
   spread set of windows (so successive estimates are comparable) with dropout off. A run that is
@@ -36,28 +29,27 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import SUFFIX, read_checkpoint_info, save_checkpoint
+from .checkpoints import SUFFIX, save_checkpoint
 from .config import GPTConfig
 from .generation import generate
+from .gradients import parameter_gradient_norms
 from .model import GPTModel, build_model, empty_model
-from .tensorfile import TensorFile, write_tensor_file
+from .seeding import DROPOUT, derived_seed, swap_dropout
 from .tokenizer import get_tokenizer
+from .training_data import EpochOrder, TokenWindows, TrainingDataError, split_tokens
+from .training_state import is_resumable, load_training_state, save_training_state, training_state_path
 
 __all__ = [
     "TRAINING_PRESETS",
@@ -192,10 +184,6 @@ class TrainingResult:
     checkpoint: Path | None  # the last checkpoint written
 
 
-class TrainingDataError(ValueError):
-    """The text cannot feed a run: too short for one training and one validation window."""
-
-
 # Loss, as the book's calc_loss_batch.
 
 
@@ -203,228 +191,6 @@ def calc_loss_batch(input_batch: torch.Tensor, target_batch: torch.Tensor, model
     """Mean next-token cross-entropy of a batch: inputs and targets (b, T), targets shifted by one."""
     logits = model(input_batch)  # (b, T, vocab)
     return nn.functional.cross_entropy(logits.flatten(0, 1), target_batch.flatten())  # over b * T positions
-
-
-# Reproducible randomness: private generators seeded from (seed, stream, counter).
-
-_EPOCH_ORDER, _DROPOUT = 1, 2  # streams, so that two uses of one seed never share random numbers
-
-
-def _derived_seed(seed: int, stream: int, counter: int) -> int:
-    """A well-mixed 63-bit seed for one (seed, stream, counter); neighbouring counters are unrelated."""
-    words = np.random.SeedSequence([seed, stream, counter]).generate_state(2, dtype=np.uint32)
-    return (int(words[0]) << 31) ^ int(words[1])
-
-
-class _GeneratorDropout(nn.Module):
-    """nn.Dropout that draws its mask from a given generator instead of the global one."""
-
-    def __init__(self, p: float, generator: torch.Generator) -> None:
-        super().__init__()
-        self.p = p
-        self.generator = generator
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
-        return x * keep / (1.0 - self.p)  # survivors scaled up, so the expected value is unchanged
-
-
-def _swap_dropout(model: nn.Module, generator: torch.Generator | None) -> None:
-    """Replace every dropout layer by a generator-driven one (generator given) or back (None)."""
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if generator is not None and type(child) is nn.Dropout:
-                setattr(module, name, _GeneratorDropout(child.p, generator))
-            elif generator is None and isinstance(child, _GeneratorDropout):
-                setattr(module, name, nn.Dropout(child.p))
-
-
-# Data: windows of the token stream.
-
-
-@dataclass(frozen=True)
-class _Windows:
-    """Non-overlapping windows of a token sequence, each with its next-token targets."""
-
-    tokens: torch.Tensor  # (N,) int64
-    length: int  # T, tokens per window
-
-    @property
-    def count(self) -> int:
-        # Starts 0, T, 2T, ... while a whole window plus its last target fits (the book's range).
-        return (len(self.tokens) - self.length - 1) // self.length + 1 if len(self.tokens) > self.length else 0
-
-    def batch(self, window_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets, each (b, T), for the given windows."""
-        starts = window_indices * self.length  # (b,)
-        positions = starts[:, None] + torch.arange(self.length + 1)  # (b, T + 1)
-        chunk = self.tokens[positions]  # (b, T + 1)
-        return chunk[:, :-1], chunk[:, 1:]
-
-    def spread(self, how_many: int) -> torch.Tensor:
-        """``how_many`` window indices spread evenly over the text (all of them if there are fewer)."""
-        if how_many >= self.count:
-            return torch.arange(self.count)
-        return torch.linspace(0, self.count - 1, how_many).round().long()
-
-
-class _EpochOrder:
-    """Which windows step s trains on: a shuffled order per epoch, batches running across epochs.
-
-    Step s (1-based) takes positions (s - 1) * b ... s * b - 1 of the concatenated epoch orders;
-    epoch e's order is a permutation drawn from (seed, e). So a batch is a function of (seed, s).
-    """
-
-    def __init__(self, num_windows: int, batch_size: int, seed: int) -> None:
-        self.num_windows = num_windows
-        self.batch_size = batch_size
-        self.seed = seed
-        self._orders: dict[int, torch.Tensor] = {}
-
-    def _order(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._orders:
-            if len(self._orders) > 4:
-                self._orders.pop(min(self._orders))  # steps only move forward; keep a few recent epochs
-            generator = torch.Generator().manual_seed(_derived_seed(self.seed, _EPOCH_ORDER, epoch))
-            self._orders[epoch] = torch.randperm(self.num_windows, generator=generator)
-        return self._orders[epoch]
-
-    def windows_for_step(self, step: int) -> torch.Tensor:
-        positions = range((step - 1) * self.batch_size, step * self.batch_size)
-        return torch.stack([self._order(p // self.num_windows)[p % self.num_windows] for p in positions])
-
-
-def _split_tokens(text: str, window: int, val_fraction: float, vocab_size: int) -> tuple[_Windows, _Windows]:
-    """Tokenise ``text`` and split it: the first (1 - val_fraction) trains, the rest validates."""
-    token_ids = get_tokenizer().encode(text)
-    if token_ids and max(token_ids) >= vocab_size:
-        raise ValueError(f"the text has token id {max(token_ids)} but the model's vocabulary has only {vocab_size}")
-    tokens = torch.tensor(token_ids, dtype=torch.long)
-    split = int(len(tokens) * (1 - val_fraction))
-    if split <= window or len(tokens) - split <= window:
-        needed = _tokens_needed(window, val_fraction)
-        raise TrainingDataError(
-            f"the text has {len(tokens):,} tokens, but a {window}-token window with val_fraction {val_fraction} "
-            f"needs at least {needed:,} (one window plus its next token for training, and the same for "
-            "validation); give a longer text, a shorter window or another val_fraction"
-        )
-    return _Windows(tokens[:split], window), _Windows(tokens[split:], window)
-
-
-def _tokens_needed(window: int, val_fraction: float) -> int:
-    """The fewest tokens whose split leaves window + 1 tokens on each side."""
-    total = 2 * (window + 1)
-    # Both parts grow by 0 or 1 token per extra token, so the first total that works is the answer.
-    while not (int(total * (1 - val_fraction)) > window and total - int(total * (1 - val_fraction)) > window):
-        total += 1
-    return total
-
-
-# Gradient norms.
-
-
-def _norm(tensors: list[torch.Tensor | None]) -> float:
-    squares = [g.pow(2).sum() for g in tensors if g is not None]
-    return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
-
-
-def _gradient_norms(model: GPTModel) -> tuple[tuple[float, ...], float, float]:
-    """(per block, embeddings, final norm + head) L2 norms of the gradients now in param.grad."""
-    blocks = tuple(_norm([p.grad for p in block.parameters()]) for block in model.trf_blocks)
-    embeddings = _norm([model.tok_emb.weight.grad, model.pos_emb.weight.grad])
-    head = _norm([p.grad for p in (*model.final_norm.parameters(), *model.out_head.parameters())])
-    return blocks, embeddings, head
-
-
-# Training state beside a checkpoint (for resuming).
-
-_STATE_FORMAT = "gptcore-training-state/1"
-_STATE_KEY = "gptcore-training"
-_STATE_SUFFIX = ".training-state"
-
-
-def training_state_path(checkpoint: str | Path) -> Path:
-    """Where the resume state of ``checkpoint`` lives: ``<name>.safetensors.training-state``."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.name + _STATE_SUFFIX)
-
-
-def is_resumable(checkpoint: str | Path) -> bool:
-    """True when ``checkpoint`` has a training state of the same step beside it."""
-    try:
-        return _read_state_metadata(TensorFile(training_state_path(checkpoint)))["training_steps"] == (
-            read_checkpoint_info(checkpoint).training_steps
-        )
-    except (ValueError, KeyError, OSError):
-        return False
-
-
-def _read_state_metadata(file: TensorFile) -> dict[str, Any]:
-    try:
-        metadata = json.loads(file.metadata[_STATE_KEY])
-    except (KeyError, json.JSONDecodeError):
-        raise ValueError(f"{file.path} is not a gptcore training state") from None
-    if metadata.get("format") != _STATE_FORMAT:
-        raise ValueError(f"{file.path} has format {metadata.get('format')!r}; this version reads {_STATE_FORMAT!r}")
-    return metadata
-
-
-def _save_training_state(
-    path: Path, model: GPTModel, optimizer: torch.optim.Optimizer, metadata: dict[str, Any]
-) -> None:
-    """AdamW's per-parameter state (exp_avg, exp_avg_sq, step) by parameter name, written atomically."""
-    tensors = {}
-    for name, param in model.named_parameters():
-        for key, value in optimizer.state[param].items():
-            tensors[f"{key}.{name}"] = value
-    metadata = {"format": _STATE_FORMAT, **metadata}
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write_tensor_file(temporary, tensors, {_STATE_KEY: json.dumps(metadata)})
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _load_training_state(checkpoint: Path, model: GPTModel, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Fill ``model`` and ``optimizer`` from a checkpoint and its state file; returns the state's metadata."""
-    info = read_checkpoint_info(checkpoint)
-    if info.cfg != model.cfg:
-        raise ValueError(f"{checkpoint} holds a model with config {info.cfg}, but the model to train has {model.cfg}")
-    state_path = training_state_path(checkpoint)
-    if not state_path.is_file():
-        raise ValueError(
-            f"{checkpoint} has no training state beside it ({state_path.name}), so it cannot be resumed; "
-            "to fine-tune it instead, load it with load_checkpoint and train that model"
-        )
-    state_file = TensorFile(state_path)
-    metadata = _read_state_metadata(state_file)
-    if metadata.get("training_steps") != info.training_steps:
-        raise ValueError(
-            f"{state_path.name} is for step {metadata.get('training_steps')} but {checkpoint.name} was saved at step "
-            f"{info.training_steps} (was a save interrupted?); resume from another checkpoint"
-        )
-    weights = TensorFile(checkpoint)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            weights.read_into(name, param)
-            if metadata["training_steps"] == 0:
-                continue  # saved before the first step: AdamW has no state yet
-            state = {}
-            for key in ("step", "exp_avg", "exp_avg_sq"):
-                stored = f"{key}.{name}"
-                if stored not in state_file.shapes:
-                    raise ValueError(f"{state_path} lacks '{stored}'; it does not belong to this model")
-                if key == "step":
-                    state[key] = state_file.read(stored)
-                else:
-                    # Same memory layout as the parameter, as AdamW would have made it: bitwise-equal steps.
-                    state[key] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                    state_file.read_into(stored, state[key])
-            optimizer.state[param] = state
-    return metadata
 
 
 # The loop.
@@ -458,7 +224,7 @@ def _training_copy(model: GPTModel) -> GPTModel:
 @torch.no_grad()
 def _estimate_loss(
     model: GPTModel,
-    windows: _Windows,
+    windows: TokenWindows,
     indices: torch.Tensor,
     batch_size: int,
     guard: Callable[[], Any],
@@ -517,7 +283,7 @@ def train(
     window = _check_window(model, settings)
     if checkpoint_path is not None:
         _checkpoint_target(checkpoint_path, 0)  # a wrong suffix fails now, not after minutes of training
-    train_windows, val_windows = _split_tokens(text, window, settings.val_fraction, model.cfg.vocab_size)
+    train_windows, val_windows = split_tokens(text, window, settings.val_fraction, model.cfg.vocab_size)
     guard = step_guard or contextlib.nullcontext
     stop = stop or threading.Event()
     started = time.perf_counter()
@@ -526,7 +292,7 @@ def train(
     optimizer = torch.optim.AdamW(trained.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     start_step, tokens_seen, best_val_loss = 0, 0, math.inf
     if resume_from is not None:
-        resumed = _load_training_state(Path(resume_from), trained, optimizer)
+        resumed = load_training_state(Path(resume_from), trained, optimizer)
         start_step, tokens_seen = resumed["training_steps"], resumed["tokens_seen"]
         best_val_loss = resumed["best_val_loss"] if resumed["best_val_loss"] is not None else math.inf
         if start_step >= settings.max_steps:
@@ -535,7 +301,7 @@ def train(
                 f"set max_steps above {start_step} to train further"
             )
 
-    order = _EpochOrder(train_windows.count, settings.batch_size, settings.seed)
+    order = EpochOrder(train_windows.count, settings.batch_size, settings.seed)
     eval_count = settings.eval_batches * settings.batch_size
     train_eval_windows, val_eval_windows = train_windows.spread(eval_count), val_windows.spread(eval_count)
     dropout_generator = torch.Generator()
@@ -569,11 +335,11 @@ def train(
             "best_val_loss": best_val_loss if math.isfinite(best_val_loss) else None,
             "settings": asdict(settings),
         }
-        _save_training_state(training_state_path(path), trained, optimizer, state)  # first: see the module notes
+        save_training_state(training_state_path(path), trained, optimizer, state)  # first: see the module notes
         source = f"trained {step} steps on {tokens_seen:,} tokens (seed {settings.seed})"
         return save_checkpoint(trained, path, source=source, seed=settings.seed, training_steps=step)
 
-    _swap_dropout(trained, dropout_generator)
+    swap_dropout(trained, dropout_generator)
     try:
         trained.train()
         step = start_step
@@ -584,14 +350,14 @@ def train(
         while step < settings.max_steps and not stop.is_set():
             step += 1
             inputs, targets = train_windows.batch(order.windows_for_step(step))  # (b, T) each
-            dropout_generator.manual_seed(_derived_seed(settings.seed, _DROPOUT, step))
+            dropout_generator.manual_seed(derived_seed(settings.seed, DROPOUT, step))
             with guard():
                 step_started = time.perf_counter()
                 with torch.enable_grad():
                     optimizer.zero_grad(set_to_none=True)
                     loss = calc_loss_batch(inputs, targets, trained)
                     loss.backward()
-                block_norms, embedding_norm, head_norm = _gradient_norms(trained)
+                block_norms, embedding_norm, head_norm = parameter_gradient_norms(trained)
                 optimizer.step()
                 training_seconds += time.perf_counter() - step_started
             tokens_seen += inputs.numel()
@@ -623,7 +389,7 @@ def train(
         if checkpoint_path is not None and checkpointed_at != step:
             last_checkpoint = save(step)
     finally:
-        _swap_dropout(trained, None)
+        swap_dropout(trained, None)
         trained.eval()
     return TrainingResult(
         model=trained,

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
 import functools
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
 from gptcore import Trace
-from gptcore.analysis import (
-    HEAD_STATISTICS,
-    head_summary,
-    masked_pattern,
-    pooled_layers,
-    statistic_grid,
-    tile_patterns,
-)
+from gptcore.heads import HEAD_STATISTICS, head_summary, masked_pattern, pooled_layers, statistic_grid, tile_patterns
+from ui.charts.attention import glance_figure, layer_multiples, statistic_figure
+from ui.figures import pattern_heatmap
 
 LAYER_KEY = "attention_layer"  # plain session keys: they survive page switches, widget keys do not
 HEAD_KEY = "attention_head"
@@ -26,7 +24,6 @@ STATISTIC_KEY = "attention_statistic"
 MAX_TOKENS_SHOWN = 96  # a longer prompt is shown through a window, so a heatmap stays light
 THUMBNAIL_TOKENS = 48  # small multiples are averaged down to at most this many cells a side
 GLANCE_TOKENS = 16  # the every-layer thumbnails, smaller still
-MASK_GREY = "#d9d9d9"  # the background colour that masked (blank) cells let through
 
 
 @ui.cached
@@ -42,139 +39,14 @@ def cached_glance(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> n
     return tile_patterns(thumbnails, n_cols=_trace.n_heads)
 
 
-def pattern_heatmap(z: np.ndarray, labels: list[str], value_name: str, diverging: bool) -> go.Figure:
-    """One head's (T, T) pattern: queries down the rows, keys along the columns, masked cells blank."""
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=labels,
-            y=labels,
-            colorscale="RdBu_r" if diverging else "Blues",
-            zmid=0 if diverging else None,
-            zmin=None if diverging else 0,
-            zmax=None if diverging else float(np.nanmax(z)),  # plotly applies zmin only with zmax
-            colorbar={"title": {"text": value_name}, "thickness": 12},
-            hovertemplate="query %{y}<br>key %{x}<br>" + value_name + " %{z:.3f}<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=460,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        plot_bgcolor=MASK_GREY,
-        xaxis={"title": "key (the token looked at)", "tickangle": -60, "showgrid": False},
-        yaxis={"title": "query (the token looking)", "autorange": "reversed", "showgrid": False},
-    )
-    return figure
-
-
-def tiled_heatmap(image: np.ndarray, tile_size: int, n_cols: int, height: int) -> go.Figure:
-    """A heatmap of tiles made by tile_patterns, without axes; callers label the tiles."""
-    figure = go.Figure(
-        go.Heatmap(
-            z=image.astype(np.float32),
-            colorscale="Blues",
-            zmin=0,
-            zmax=float(np.nanmax(image)),
-            colorbar={"title": {"text": "weight"}, "thickness": 12},
-            hovertemplate="weight %{z:.3f}<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        plot_bgcolor="white",
-        xaxis={"showgrid": False, "zeroline": False, "constrain": "domain"},
-        yaxis={"showgrid": False, "zeroline": False, "autorange": "reversed", "scaleanchor": "x"},
-    )
-    return figure
-
-
 @ui.cached
 def cached_thumbnails(model_id: str, token_ids: tuple[int, ...], layer: int, _trace: Trace) -> np.ndarray:
     """(H, S, S) one layer's patterns, averaged down to at most THUMBNAIL_TOKENS a side."""
     return pooled_layers(_trace, [layer], THUMBNAIL_TOKENS)
 
 
-def layer_multiples(thumbnails: np.ndarray, chosen_head: int) -> go.Figure:
-    """Every head of one layer (H, S, S) as small multiples, the chosen head framed in red."""
-    n_heads, size, _ = thumbnails.shape
-    n_cols = min(n_heads, 6)
-    n_rows = -(-n_heads // n_cols)
-    figure = tiled_heatmap(tile_patterns(thumbnails, n_cols), size, n_cols, height=50 + 170 * n_rows)
-    step = size + 1
-    # Head names as one text trace: a dozen separate annotations cost tens of milliseconds per rerun.
-    rows, cols = np.divmod(np.arange(n_heads), n_cols)
-    figure.add_trace(
-        go.Scatter(
-            x=cols * step + (size - 1) / 2,
-            y=rows * step - 0.6,
-            text=[f"head {h}" for h in range(n_heads)],
-            mode="text",
-            textposition="top center",
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
-    row, col = divmod(chosen_head, n_cols)
-    figure.add_shape(
-        type="rect",
-        x0=col * step - 0.5,
-        x1=col * step + size - 0.5,
-        y0=row * step - 0.5,
-        y1=row * step + size - 0.5,
-        line={"color": "crimson", "width": 3},
-    )
-    figure.update_xaxes(showticklabels=False)
-    figure.update_yaxes(showticklabels=False)
-    return figure
-
-
-def glance_figure(image: np.ndarray, n_layers: int, n_heads: int) -> go.Figure:
-    """The tiled every-layer image, with heads along the top and layers down the side."""
-    size = (image.shape[1] + 1) // n_heads - 1
-    step = size + 1
-    figure = tiled_heatmap(image, size, n_heads, height=80 + 55 * n_layers)
-    centers = [i * step + (size - 1) / 2 for i in range(max(n_layers, n_heads))]
-    figure.update_xaxes(tickvals=centers[:n_heads], ticktext=[f"h{h}" for h in range(n_heads)], side="top")
-    figure.update_yaxes(tickvals=centers[:n_layers], ticktext=[f"layer {i}" for i in range(n_layers)])
-    return figure
-
-
-def statistic_figure(grid: np.ndarray, statistic: str, highest: float, layer: int, head: int) -> go.Figure:
-    """Layers x heads heatmap of one per-head statistic on a fixed 0..highest scale, the chosen head framed.
-
-    A fixed scale keeps the picture honest: an untrained model's near-identical heads look alike
-    instead of having tiny differences stretched over the whole colour range.
-    """
-    n_layers, n_heads = grid.shape
-    figure = go.Figure(
-        go.Heatmap(
-            z=grid,
-            x=[f"h{h}" for h in range(n_heads)],
-            y=[f"layer {i}" for i in range(n_layers)],
-            colorscale="Viridis",
-            zmin=0,
-            zmax=highest,
-            text=np.round(grid, 2),
-            texttemplate="%{text}" if grid.size <= 200 else None,
-            colorbar={"title": {"text": statistic}, "thickness": 12},
-            hovertemplate="%{y}, %{x}<br>" + statistic + " %{z:.3f}<extra></extra>",
-        )
-    )
-    figure.add_shape(
-        type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5, line={"color": "crimson", "width": 3}
-    )
-    figure.update_layout(
-        height=80 + 32 * n_layers,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        yaxis={"autorange": "reversed"},
-    )
-    return figure
-
-
 # ---------------------------------------------------------------------------------------------
 
-ui.ensure_app_frame()  # a link opened before anyone visited the start page still gets the app's frame
 
 st.title("Attention")
 ui.explain(

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 import ui
 from gptcore import GPTModel, Trace
-from gptcore.analysis import masked_pattern
-from gptcore.compare import clamp_index, last_position_lens, layernorm_profile, next_token_frame
 from gptcore.footprint import trace_bytes
+from gptcore.lens import logit_lens
+from gptcore.normalization import layernorm_profile
+from ui.charts.compare import attention_figure, next_token_figure, norm_figure
+from ui.tables import last_position_lens_frame, next_token_frame
+from ui.widgets import clamp_index
 
 LEFT_KEY = ui.COMPARE_LEFT_KEY  # plain session keys: they survive page switches, widget keys do not
 RIGHT_KEY = ui.COMPARE_RIGHT_KEY  # (the Train page's "Compare before and after" sets both)
@@ -46,7 +51,8 @@ def cached_next_tokens(model_id: str, token_ids: tuple[int, ...], _trace: Trace)
 @ui.cached
 def cached_lens(model_id: str, token_ids: tuple[int, ...], _model: GPTModel, _trace: Trace) -> pd.DataFrame:
     """Keyed by model id and tokens; one stream place per turn at the model."""
-    return last_position_lens(_model, _trace, step=ui.computing)
+    ids, probs = logit_lens(_model, _trace, k=1, step=ui.computing, positions=slice(-1, None))  # (L + 1, 1, 1)
+    return last_position_lens_frame(ids, probs)
 
 
 @ui.cached
@@ -106,85 +112,8 @@ def load_side(choice: ui.ModelChoice, token_ids: list[int]) -> Side | None:
         return Side(choice, model, ui.get_trace(choice.model_id, tuple(kept)))
 
 
-def percent(probability: float) -> str:
-    return f"{probability * 100:.3g}%"
-
-
-def attention_figure(side: Side, layer: int, head: int) -> go.Figure:
-    """One head's weights (queries down, keys across); masked cells blank, the last tokens of a long prompt."""
-    t = side.trace
-    window = slice(max(0, t.num_tokens - MAX_TOKENS_SHOWN), t.num_tokens)
-    weights = masked_pattern(t.attention_head(layer, head)[window, window])
-    token_axis = ui.labels(t.token_ids)[window]
-    figure = go.Figure(
-        go.Heatmap(
-            z=weights,
-            x=token_axis,
-            y=token_axis,
-            colorscale="Blues",
-            zmin=0,
-            zmax=1,  # one scale for both models, so the same colour means the same weight
-            colorbar={"title": {"text": "weight"}, "thickness": 12},
-            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=400,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        plot_bgcolor="#d9d9d9",
-        xaxis={"tickangle": -60, "showgrid": False, "type": "category"},
-        yaxis={"autorange": "reversed", "showgrid": False, "type": "category"},
-    )
-    return figure
-
-
-def next_token_figure(frame: pd.DataFrame, highest: float) -> go.Figure:
-    bars = [f"#{rank} {token}" for rank, token in zip(frame["rank"], frame["token"], strict=True)]
-    figure = go.Figure(
-        go.Bar(
-            x=frame["probability"],
-            y=bars,
-            orientation="h",
-            marker_color="#1f77b4",
-            text=[percent(p) for p in frame["probability"]],
-            textposition="auto",
-            customdata=frame["token id"],
-            hovertemplate="%{y}<br>id %{customdata}<br>probability %{x:.3p}<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=120 + 24 * len(frame),
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "probability", "range": [0, highest * 1.05], "tickformat": ".2~%"},
-        yaxis={"autorange": "reversed", "type": "category"},
-    )
-    return figure
-
-
-def norm_figure(profile: pd.DataFrame, variance_range: tuple[float, float]) -> go.Figure:
-    """Mean (top) and variance (bottom, log scale) entering each LayerNorm, in the order the model runs them."""
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, subplot_titles=("mean", "variance"))
-    for row, column in ((1, "mean"), (2, "variance")):
-        figure.add_trace(
-            go.Scatter(
-                x=profile["place"],
-                y=profile[column],
-                mode="lines+markers",
-                showlegend=False,
-                hovertemplate="%{x}<br>" + column + " %{y:.4g}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-    figure.update_yaxes(type="log", range=list(variance_range), row=2, col=1)
-    figure.update_xaxes(type="category", tickangle=-60)
-    figure.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    return figure
-
-
 # ---------------------------------------------------------------------------------------------
 
-ui.ensure_app_frame()
 
 st.title("Compare two models")
 ui.explain(
@@ -250,7 +179,9 @@ for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
         shown_head = clamp_index(head, side.trace.n_heads)
         st.markdown(f"**{side.choice.short_name}**: layer {shown_layer}, head {shown_head}")
         st.plotly_chart(
-            attention_figure(side, shown_layer, shown_head), width="stretch", key=f"compare_attention_{index}"
+            attention_figure(side.trace, shown_layer, shown_head, MAX_TOKENS_SHOWN),
+            width="stretch",
+            key=f"compare_attention_{index}",
         )
         if (shown_layer, shown_head) != (layer, head):
             st.caption(

@@ -2,146 +2,28 @@
 
 from __future__ import annotations
 
-import html
-import time
-from dataclasses import dataclass
+from ui.frame import ensure_app_frame
 
-import plotly.graph_objects as go
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
+import time
+
 import streamlit as st
 
 import ui
 from gptcore import Step
 from gptcore.footprint import batched_generation_bytes
-from gptcore.generation import candidates_frame, split_generated_text, steps_frame
-
-ui.ensure_app_frame()
+from gptcore.generation import split_generated_text
+from ui.charts.generation import step_figure
+from ui.chips import text_html
+from ui.decoding_controls import Settings, read_controls
+from ui.tables import steps_frame
 
 GENERATE_REQUESTED = "generate_requested"  # plain session key set by the Generate button
 RESULT_KEY = "generate_steps_result"  # plain session key: survives reruns and page switches
 STEP_SLIDER_KEY = "generate_step_slider"
-MAX_NEW_TOKENS = 200  # enough to watch; keeps one student from holding the model for minutes
 LIVE_PROMPT_CHARS = 1_500  # while streaming, show only the prompt's tail: the page resends the text every step
 LIVE_CHART_INTERVAL_S = 0.4  # redraw the live chart at most this often while streaming
-TOP_K_OPTIONS = ["off", *range(1, 101)]
-TOP_P_OPTIONS = ["off", *(round(0.05 * i, 2) for i in range(1, 21))]
-CHOSEN_COLOUR, OTHER_COLOUR = "#d62728", "#9ecae1"
-
-
-@dataclass(frozen=True)
-class Settings:
-    greedy: bool
-    temperature: float
-    top_k: int | None
-    top_p: float | None
-    max_new_tokens: int
-    seed: int
-    num_candidates: int
-
-    def describe(self) -> str:
-        if self.greedy:
-            return "greedy (always the most likely token)"
-        top_k = "off" if self.top_k is None else self.top_k
-        top_p = "off" if self.top_p is None else self.top_p
-        return f"sampling, temperature {self.temperature:g}, top-k {top_k}, top-p {top_p}, seed {self.seed}"
-
-
-def read_controls() -> Settings:
-    mode = st.radio("Decoding", ["greedy", "sampling"], horizontal=True, key="generate_mode")
-    greedy = mode == "greedy"
-    left, middle, right = st.columns(3)
-    with left:
-        temperature = st.slider(
-            "Temperature",
-            0.1,
-            2.0,
-            1.0,
-            step=0.05,
-            disabled=greedy,
-            key="generate_temperature",
-            help="Divides the scores before softmax: below 1 sharpens the distribution, above 1 flattens it.",
-        )
-        seed = st.number_input(
-            "Seed",
-            min_value=0,
-            max_value=2**31 - 1,
-            value=123,
-            step=1,
-            disabled=greedy,
-            key="generate_seed",
-            help="The same seed and settings draw the same tokens again.",
-        )
-    with middle:
-        top_k = st.select_slider(
-            "Top-k",
-            TOP_K_OPTIONS,
-            value="off",
-            disabled=greedy,
-            key="generate_top_k",
-            help="Keep only the k most likely tokens before drawing.",
-        )
-        top_p = st.select_slider(
-            "Top-p",
-            TOP_P_OPTIONS,
-            value="off",
-            disabled=greedy,
-            key="generate_top_p",
-            help="Keep the fewest most likely tokens whose probabilities add up to p.",
-        )
-    with right:
-        max_new_tokens = st.number_input(
-            "New tokens", min_value=1, max_value=MAX_NEW_TOKENS, value=20, step=1, key="generate_max_new_tokens"
-        )
-        num_candidates = st.slider("Candidates shown per step", 3, 25, 10, key="generate_num_candidates")
-    return Settings(
-        greedy=greedy,
-        temperature=float(temperature),
-        top_k=None if top_k == "off" else int(top_k),
-        top_p=None if top_p == "off" else float(top_p),
-        max_new_tokens=int(max_new_tokens),
-        seed=int(seed),
-        num_candidates=int(num_candidates),
-    )
-
-
-def text_html(prompt_text: str, generated_text: str) -> str:
-    """The text as literal characters: escaped, in a <pre>, the generated part highlighted."""
-    return (
-        '<pre style="white-space: pre-wrap; overflow-wrap: anywhere; padding: 0.75rem 1rem; margin: 0; '
-        'border-radius: 0.5rem; background: rgba(128, 128, 128, 0.12); font-size: 0.95rem;">'
-        f'<span style="opacity: 0.6">{html.escape(prompt_text)}</span>'
-        f'<span style="background: rgba(255, 190, 0, 0.35); border-radius: 0.2rem">{html.escape(generated_text)}</span>'
-        "</pre>"
-    )
-
-
-def percent(probability: float) -> str:
-    """Three significant digits: an untrained model's 0.0002 reads 0.02%, not 0.00%."""
-    return f"{probability * 100:.3g}%"
-
-
-def step_figure(step: Step) -> go.Figure:
-    frame = candidates_frame(step)
-    figure = go.Figure(
-        go.Bar(
-            x=frame["probability"],
-            y=frame["bar"],
-            orientation="h",
-            marker_color=[CHOSEN_COLOUR if chosen else OTHER_COLOUR for chosen in frame["chosen"]],
-            text=[percent(p) for p in frame["probability"]],
-            textposition="auto",
-            customdata=frame["token id"],
-            hovertemplate="%{y}<br>id %{customdata}<br>probability %{x:.3p}<extra></extra>",
-        )
-    )
-    chosen = frame[frame["chosen"]].iloc[0]
-    figure.update_layout(
-        title=f"Step {step.index + 1}: chose {chosen['token']} (rank {step.rank}, {percent(step.prob)})",
-        height=140 + 24 * len(frame),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis_title="probability",
-    )
-    figure.update_yaxes(autorange="reversed", type="category")
-    return figure
 
 
 def run_generation(prompt_ids: list[int], settings: Settings) -> None:

@@ -1,5 +1,9 @@
 """Start here: what the explorer shows, and the model's first guess for the prompt."""
 
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -7,8 +11,7 @@ import streamlit as st
 import ui
 from gptcore import token_label
 from gptcore.lens import top_k
-
-ui.ensure_app_frame()
+from ui.figures import margins
 
 st.title("GPT explorer")
 ui.explain(
@@ -29,6 +32,6 @@ probs = t.probabilities(-1)
 top, top_probs = top_k(probs, min(10, len(probs)))
 frame = pd.DataFrame({"token": [token_label(int(i)) for i in top], "id": top, "probability": top_probs})
 figure = px.bar(frame, x="probability", y="token", orientation="h", text_auto=".2%")
-figure.update_layout(yaxis={"autorange": "reversed"}, height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+figure.update_layout(yaxis={"autorange": "reversed"}, height=360, margin=margins())
 st.plotly_chart(figure, width="stretch")
 ui.csv_download(frame, "next_token.csv")

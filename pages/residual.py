@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
 from gptcore import Trace, gradient_norms, shortcut_experiment
 from gptcore.footprint import gradient_bytes
-from gptcore.gradients import shortcut_experiment_frame, shortcut_gradient_frame
-from gptcore.lens import (
+from gptcore.lens import residual_norms, stream_names
+from ui.charts.residual import (
+    MAX_CELL_TEXT_TOKENS,
+    SETTING_COLOURS,
+    lens_heatmap,
+    log_line,
+    mean_norm_line,
+    norms_heatmap,
+    toy_experiment_figure,
+)
+from ui.tables import (
     lens_position_frame,
     lens_top_labels,
-    residual_norms,
-    stream_names,
+    lens_wide_table,
+    shortcut_experiment_frame,
+    shortcut_gradient_frame,
 )
-
-ui.ensure_app_frame()
 
 LENS_K = 5  # candidates per stream place in the logit lens
 GRADIENT_MAX_TOKENS = 256  # a backward pass's cost grows faster than the prompt; the picture by depth does not change
-MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narrow to print labels
-SETTING_COLOURS = {"shortcuts on": "#1f77b4", "shortcuts off": "#d62728"}
 
 
 @ui.cached
@@ -61,18 +70,6 @@ def cached_shortcut_experiment() -> pd.DataFrame:
     return shortcut_experiment_frame(shortcut_experiment(True), shortcut_experiment(False))
 
 
-def compact_layout(figure: go.Figure, height: int) -> go.Figure:
-    return figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-
-
-def lines_by_setting(frame: pd.DataFrame, x: str, y: str) -> list[go.Scatter]:
-    """One line per shortcut setting (graph_objects: plotly.express takes ~40 ms per figure)."""
-    return [
-        go.Scatter(x=part[x], y=part[y], name=setting, mode="lines+markers", line={"color": SETTING_COLOURS[setting]})
-        for setting, part in frame.groupby("setting", sort=False)
-    ]
-
-
 def token_key(trace: Trace) -> tuple[int, ...]:
     """The trace's own (cropped) token ids: the cache key of everything drawn from it."""
     return tuple(trace.token_ids.tolist())
@@ -81,30 +78,14 @@ def token_key(trace: Trace) -> tuple[int, ...]:
 def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str], window: slice) -> None:
     st.subheader("How big is the stream at each layer?")
     norms = cached_residual_norms(ui.current_model_id(), token_key(trace), trace)  # (L + 1, T)
-    heatmap = go.Figure(
-        go.Heatmap(
-            z=norms[:, window],
-            x=token_axis[window],
-            y=streams,
-            colorscale="Viridis",
-            colorbar={"title": "norm"},
-            hovertemplate="%{y}<br>token %{x}<br>norm %{z:.2f}<extra></extra>",
-        )
-    )
-    heatmap.update_yaxes(autorange="reversed", type="category")
-    heatmap.update_xaxes(type="category")
-    compact_layout(heatmap, height=max(300, 28 * len(streams) + 120))
+    heatmap = norms_heatmap(norms[:, window], token_axis[window], streams)
     st.plotly_chart(heatmap, width="stretch", key="residual_norm_heatmap")
     st.caption(
         "Each cell is the length (L2 norm) of one token's residual vector: rows go down through the model, "
         "columns are the prompt's tokens. Brighter means a longer vector."
     )
 
-    line = go.Figure(go.Scatter(x=streams, y=norms.mean(axis=1), mode="lines+markers"))
-    line.update_xaxes(type="category")
-    line.update_yaxes(title="mean norm")
-    compact_layout(line, height=320)
-    st.plotly_chart(line, width="stretch", key="residual_norm_line")
+    st.plotly_chart(mean_norm_line(streams, norms.mean(axis=1)), width="stretch", key="residual_norm_line")
     st.caption("The average length over all tokens at each place in the stream: each block adds to the sum.")
 
     table = pd.DataFrame(norms, columns=token_axis)
@@ -127,28 +108,16 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
         ids, probs = cached_logit_lens(ui.current_model_id(), token_key(trace), window.start, window.stop, trace)
     top_labels = lens_top_labels(ids)  # (L + 1, P): the window's positions only
     shown = token_axis[window]
-    show_cell_text = len(shown) <= MAX_CELL_TEXT_TOKENS
-    heatmap = go.Figure(
-        go.Heatmap(
-            z=probs[:, :, 0],
-            x=shown,
-            y=streams,
-            text=top_labels,
-            texttemplate="%{text}" if show_cell_text else None,
-            textfont={"size": 10},
-            colorscale="Blues",
-            colorbar={"title": "top-1 prob."},
-            hovertemplate="%{y}<br>after %{x}<br>top token %{text}<br>probability %{z:.3p}<extra></extra>",
-        )
-    )
-    heatmap.update_yaxes(autorange="reversed", type="category")
-    heatmap.update_xaxes(type="category")
-    compact_layout(heatmap, height=max(320, 30 * len(streams) + 140))
+    heatmap = lens_heatmap(probs[:, :, 0], top_labels, shown, streams)
     st.plotly_chart(heatmap, width="stretch", key="residual_lens_heatmap")
     st.caption(
         "Each cell is the single most likely next token if the model read its prediction off that layer, "
         "after that column's token; darker blue means more confident. The bottom row is the model's real prediction."
-        + ("" if show_cell_text else " Hover over a cell to see its token (the prompt is too long to print them).")
+        + (
+            ""
+            if len(shown) <= MAX_CELL_TEXT_TOKENS
+            else " Hover over a cell to see its token (the prompt is too long to print them)."
+        )
         + (
             ""
             if len(shown) == trace.num_tokens
@@ -165,12 +134,7 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
         key="residual_lens_position",
     )
     frame = lens_position_frame(ids, probs, position - window.start)
-    wide = frame.assign(
-        cell=[f"{t}  ({p * 100:.3g}%)" for t, p in zip(frame["token"], frame["probability"], strict=True)]
-    )
-    wide = wide.pivot(index="stream", columns="rank", values="cell").loc[streams]  # keep the model's order
-    wide.columns = [f"top {rank}" for rank in wide.columns]
-    st.dataframe(wide, width="stretch", key="residual_lens_table")
+    st.dataframe(lens_wide_table(frame, streams), width="stretch", key="residual_lens_table")
     st.caption(
         # No token text in markdown: a token such as "**" or "$" would be formatted instead of shown.
         f"The {LENS_K} most likely next tokens after the chosen position, one row per layer, with probabilities."
@@ -183,14 +147,6 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
         ui.csv_download(top_frame, "logit_lens_top1.csv", label="These top-1 tokens as CSV", key="residual_lens_csv")
     with right:
         ui.figure_download(heatmap, "logit_lens.html", key="residual_lens_html")
-
-
-def log_line(frame: pd.DataFrame, column: str, title: str) -> go.Figure:
-    figure = go.Figure(lines_by_setting(frame, "block", column))
-    figure.update_layout(title=title, legend={"orientation": "h", "y": -0.2})
-    figure.update_xaxes(dtick=1, title="block")
-    figure.update_yaxes(type="log", dtick="D2", tickformat="~g", title=column)  # ticks at 1, 2, 5 x 10^n
-    return compact_layout(figure, height=360)
 
 
 def show_gradients(token_ids: tuple[int, ...]) -> None:
@@ -247,20 +203,7 @@ def show_toy_experiment() -> None:
         "as it travels back towards layer 1; with them, every layer gets a useful gradient."
     )
     frame = cached_shortcut_experiment()
-    figure = go.Figure(
-        [
-            go.Bar(
-                x=part["layer"], y=part["mean absolute gradient"], name=setting, marker_color=SETTING_COLOURS[setting]
-            )
-            for setting, part in frame.groupby("setting", sort=False)
-        ]
-    )
-    figure.update_layout(barmode="group")
-    figure.update_xaxes(dtick=1, title="layer")
-    figure.update_yaxes(
-        type="log", dtick=1, tickformat="~g", title="mean absolute gradient"
-    )  # one tick per power of ten
-    compact_layout(figure, height=360)
+    figure = toy_experiment_figure(frame)
     st.plotly_chart(figure, width="stretch", key="residual_toy_chart")
     st.caption("Mean absolute gradient of each layer's weights (log scale): layer 1 is nearest the input.")
     wide = frame.pivot(index="layer", columns="setting", values="mean absolute gradient")

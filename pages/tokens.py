@@ -2,82 +2,35 @@
 
 from __future__ import annotations
 
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
 import functools
-import html
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 import ui
 from gptcore import get_tokenizer, token_labels
-from gptcore.embeddings import cosine_similarity_matrix, nearest_tokens, normalized_token_embeddings, pca_2d
+from gptcore.embeddings import (
+    cosine_similarity_matrix,
+    nearest_tokens,
+    normalized_token_embeddings,
+    pca_2d,
+    position_vectors,
+    token_vectors,
+)
 from gptcore.footprint import unit_embedding_bytes
-
-ui.ensure_app_frame()
+from ui.charts.tokens import heatmap, pca_scatter
+from ui.chips import token_chips
 
 MAX_ROWS = 64  # tokens per heatmap before a slider picks which ones to show
 MAX_CONTEXT_POSITIONS = 128  # the most positions the whole-context similarity map shows
 MAX_TEXT_LABELS = 60  # above this many points the PCA scatter shows labels on hover only
 N_NEIGHBOURS = 5
-CHIP_COLOURS = ("#dbeafe", "#fde2e4", "#dcfce7", "#fef3c7", "#ede9fe", "#cffafe")
-# Characters that Markdown (or Streamlit's :emoji: and $maths$ extensions) could read as syntax. None of
-# them occurs in what html.escape writes (&amp; &lt; &gt; &quot; &#x27;), so they can be replaced after it.
-_MARKDOWN_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "*_`$:[]~\\|{}"})
-
-
-def html_text(text: str) -> str:
-    """Text that shows literally inside st.markdown(..., unsafe_allow_html=True): HTML-escaped, and
-    Markdown characters written as entities so that no label is read as formatting."""
-    return html.escape(text, quote=True).translate(_MARKDOWN_ENTITIES)
-
-
-def token_chips(token_ids: np.ndarray, labels: list[str]) -> str:
-    """One HTML block of chips: each token's visible label over its id, hover for its bytes."""
-    tokenizer = get_tokenizer()
-    chips = []
-    for position, (token_id, label) in enumerate(zip(token_ids, labels, strict=True)):
-        raw = tokenizer.decode_single_token_bytes(int(token_id))
-        title = f"position {position}, id {int(token_id)}, bytes {raw.hex(' ').upper()}"
-        chips.append(
-            f'<span title="{html_text(title)}" style="display:inline-flex;flex-direction:column;'
-            f"align-items:center;margin:0 4px 6px 0;padding:2px 7px;border-radius:6px;"
-            f'border:1px solid #bbb;background:{CHIP_COLOURS[position % len(CHIP_COLOURS)]};">'
-            f'<span style="font-family:monospace;font-size:1.05em;white-space:pre;color:#111;">'
-            f"{html_text(label)}</span>"
-            f'<span style="font-size:0.72em;color:#555;">{int(token_id)}</span></span>'
-        )
-    # One line, no blank lines: Markdown keeps an HTML block whole only until the first blank line.
-    return '<div style="display:flex;flex-wrap:wrap;line-height:1.2;">' + "".join(chips) + "</div>"
-
-
-def heatmap(matrix: np.ndarray, row_labels: list[str], x_title: str, colour_title: str, **style) -> go.Figure:
-    """Rows = tokens, columns = dimensions (or positions), diverging colours centred on 0."""
-    limit = float(np.abs(matrix).max()) or 1.0
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            y=row_labels,
-            colorscale="RdBu_r",
-            zmid=0,
-            zmin=style.pop("zmin", -limit),
-            zmax=style.pop("zmax", limit),
-            colorbar={"title": {"text": colour_title}},
-            hovertemplate=style.pop("hovertemplate", "%{y}<br>dimension %{x}<br>value %{z:.4f}<extra></extra>"),
-            **({"x": style.pop("x")} if "x" in style else {}),
-        )
-    )
-    figure.update_yaxes(autorange="reversed", type="category", title=None)
-    figure.update_xaxes(title=x_title)
-    figure.update_layout(
-        height=style.pop("height", max(260, min(900, 22 * len(row_labels) + 120))),
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        **style,
-    )
-    return figure
 
 
 @ui.cached
@@ -95,11 +48,6 @@ def neighbours(model_id: str, token_ids: tuple[int, ...], k: int = N_NEIGHBOURS)
     unit = unit_token_embeddings(model_id)
     with ui.computing():
         return nearest_tokens(model, list(token_ids), k=k, normalized=unit)
-
-
-def position_vectors(model, n: int) -> np.ndarray:
-    with torch.no_grad():
-        return model.pos_emb.weight[:n].detach().numpy().copy()
 
 
 st.title("Tokens and embeddings")
@@ -197,22 +145,9 @@ st.markdown(
 if len(unique_ids) < 2:
     st.info("The prompt has only one distinct token; PCA needs at least two to find a direction.")
 else:
-    vectors = model.tok_emb.weight.detach()[unique_ids].numpy()
-    coords, ratio = pca_2d(vectors)
+    coords, ratio = pca_2d(token_vectors(model, unique_ids))
     pca_frame = pd.DataFrame({"token": unique_labels, "id": unique_ids, "pc1": coords[:, 0], "pc2": coords[:, 1]})
-    scatter = px.scatter(
-        pca_frame,
-        x="pc1",
-        y="pc2",
-        text="token" if len(unique_ids) <= MAX_TEXT_LABELS else None,
-        hover_data={"token": True, "id": True, "pc1": ":.3f", "pc2": ":.3f"},
-        labels={
-            "pc1": f"direction 1 ({ratio[0]:.1%} of the variance)",
-            "pc2": f"direction 2 ({ratio[1]:.1%} of the variance)",
-        },
-    )
-    scatter.update_traces(textposition="top center", marker={"size": 10})
-    scatter.update_layout(height=480, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    scatter = pca_scatter(pca_frame, ratio, show_text=len(unique_ids) <= MAX_TEXT_LABELS)
     st.plotly_chart(scatter, key="pca")
     st.caption(
         f"The two directions keep {ratio.sum():.1%} of how much these {len(unique_ids)} vectors vary; "

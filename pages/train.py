@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
 import streamlit as st
 
 import ui
 from gptcore import get_tokenizer, size_report
 from gptcore.training import TRAINING_PRESETS, TrainingSettings
-from ui.training import (
-    FINE_TUNE_CONTEXT,
-    check_text_size,
-    decode_upload,
-    format_duration,
-    grad_norm_frame,
-    loss_frame,
-    preset_description,
-)
+from ui.run_names import preset_description
+from ui.run_view import draw_run, live_view
+from ui.training import FINE_TUNE_CONTEXT, format_duration
+from ui.uploads import read_text
 
-TEXT_KEY = "train_text"  # plain session keys: they survive page switches, widget keys do not
 SOURCE_KEY = "train_source"
 PRESET_KEY = "train_preset"
 STEPS_KEY = "train_steps"
 LEARNING_RATE_KEY = "train_learning_rate"
 BATCH_KEY = "train_batch_size"
-UPLOAD_KEY = "train_upload"
 START_REQUESTED = "train_start_requested"  # set by the Start button's callback
 COMPARE_REQUESTED = "train_compare_requested"  # set by the Compare button's callback
 
@@ -40,133 +36,10 @@ EVALUATIONS_PER_RUN = 10
 SAMPLE_TOKENS = 25
 SLOW_PARAMETERS = 50_000_000  # fine-tuning a model bigger than this gets a warning that steps are slow
 MAX_SAMPLE_PROMPT_CHARS = 200  # a longer sidebar prompt is not used for the samples
-COLOURS = {"train (this batch)": "#9ecae1", "train": "#1f77b4", "validation": "#ff7f0e"}
 
 
 def with_default(state_key: str, value: object) -> None:
     st.session_state.setdefault(state_key, value)
-
-
-# --- Drawing a run ---------------------------------------------------------------------------
-
-
-def loss_figure(run: ui.TrainingRun) -> go.Figure:
-    frame = loss_frame(run)
-    figure = go.Figure()
-    for kind, part in frame.groupby("kind", sort=False):
-        batch = kind == "train (this batch)"
-        figure.add_trace(
-            go.Scatter(
-                x=part["step"],
-                y=part["loss"],
-                name=kind,
-                mode="lines" if batch else "lines+markers",
-                line={"color": COLOURS[kind], "width": 1 if batch else 2.5},
-                customdata=part["tokens seen"],
-                hovertemplate="step %{x}<br>%{customdata:,} tokens seen<br>loss %{y:.3f}<extra>" + kind + "</extra>",
-            )
-        )
-    figure.update_layout(
-        height=360,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "step", "range": [0, run.settings.max_steps]},
-        yaxis={"title": "loss (cross-entropy)", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": 1.1, "x": 1, "xanchor": "right"},
-    )
-    return figure
-
-
-def grad_figure(run: ui.TrainingRun) -> go.Figure:
-    frame = grad_norm_frame(run)
-    figure = go.Figure(
-        [
-            go.Scatter(
-                x=frame["step"],
-                y=frame[block],
-                name=block,
-                mode="lines",
-                hovertemplate="step %{x}<br>gradient norm %{y:.3g}<extra>" + block + "</extra>",
-            )
-            for block in frame.columns[1:]
-        ]
-    )
-    figure.update_layout(
-        height=320,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "step", "range": [0, run.settings.max_steps]},
-        yaxis={"title": "gradient norm", "type": "log"},
-        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
-    )
-    return figure
-
-
-def draw_run(run: ui.TrainingRun) -> None:
-    """The run's numbers, curves and samples; the same whether it is going or over."""
-    steps, evaluations = run.steps(), run.evaluations()
-    metrics = st.columns(4)
-    metrics[0].metric("Steps", f"{run.steps_done:,} / {run.settings.max_steps:,}")
-    metrics[1].metric("Tokens read", f"{steps[-1].tokens_seen:,}" if steps else "0")
-    if steps:
-        metrics[2].metric("Loss on the last batch", f"{steps[-1].train_loss:.2f}")
-    if evaluations:
-        first, last = evaluations[0], evaluations[-1]
-        metrics[3].metric(
-            f"Validation loss (step {last.step})",
-            f"{last.val_loss:.2f}",
-            f"{last.val_loss - first.val_loss:+.2f} since step {first.step}" if last is not first else None,
-            delta_color="inverse",  # falling is good
-        )
-
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Loss**")
-        st.plotly_chart(loss_figure(run), width="stretch", key="train_loss_chart")
-        st.caption(
-            "How surprised the model is by the next token, on average (lower is better). The pale line is each "
-            "step's own batch; the thick lines are measured at each evaluation on the training text and on the "
-            "held-out validation text. When validation stops falling while training keeps falling, the model "
-            "is memorising the text rather than learning its patterns."
-        )
-    with right:
-        st.markdown("**Gradient size per block**")
-        if steps:
-            st.plotly_chart(grad_figure(run), width="stretch", key="train_grad_chart")
-        st.caption(
-            "The length (L2 norm) of the gradient of each transformer block's weights at every step, on a log "
-            "scale: how hard each block is being pushed. Block 0 is nearest the input."
-        )
-
-    st.markdown("**What it writes**")
-    if evaluations:
-        latest = evaluations[-1]
-        st.caption(f"At step {latest.step} (validation loss {latest.val_loss:.2f}), greedy continuation of the prompt:")
-        st.code(latest.sample, language=None, wrap_lines=True)
-        if len(evaluations) > 1:
-            with st.expander(f"Every sample so far ({len(evaluations)})"):
-                for evaluation in reversed(evaluations):
-                    st.caption(f"Step {evaluation.step}, validation loss {evaluation.val_loss:.2f}")
-                    st.code(evaluation.sample, language=None, wrap_lines=True)
-    else:
-        st.caption("The first sample comes as soon as the untrained model's loss has been measured.")
-
-
-@st.fragment(run_every=1.0)
-def live_view(run_id: str) -> None:
-    """Progress, Stop button and curves, redrawn every second without rerunning the page."""
-    registry = ui.training_registry()
-    run = registry.get(run_id)
-    if run is None or not run.running:
-        st.rerun()  # finished, stopped or failed: the whole page redraws to show the result
-    st.progress(run.fraction, text=run.progress_text())
-    st.button(
-        "Stop training",
-        key="train_stop_button",
-        on_click=registry.stop,
-        args=(run_id,),
-        disabled=run.stop.is_set(),
-        help="Stops after the current step; the model trained so far is saved and appears in the model list.",
-    )
-    draw_run(run)
 
 
 def explore(model_id: str) -> None:
@@ -216,43 +89,6 @@ def show_finished(run: ui.TrainingRun) -> None:
             st.switch_page("pages/compare.py")
     if run.steps():
         draw_run(run)
-
-
-# --- Choosing what to train ------------------------------------------------------------------
-
-
-def on_text_change() -> None:
-    st.session_state[TEXT_KEY] = st.session_state["_train_text_box"]
-
-
-def read_text() -> tuple[str, str | None]:
-    """(the text to train on, a problem with it or None), from the upload if there is one, else the box."""
-    st.session_state["_train_text_box"] = st.session_state.get(TEXT_KEY, "")
-    st.text_area(
-        "Paste a text",
-        key="_train_text_box",
-        on_change=on_text_change,
-        height=160,
-        placeholder="A few pages at least: a story, song lyrics, code… Public-domain books (e.g. from Project "
-        "Gutenberg) work well.",
-    )
-    # max_upload_size is in MB: the browser itself refuses bigger files; the exact limit is checked below.
-    upload = st.file_uploader("…or upload a .txt file", type=["txt"], key=UPLOAD_KEY, max_upload_size=1)
-    if upload is not None:
-        try:
-            text = decode_upload(upload.name, upload.getvalue())
-        except ui.TrainingTextError as error:
-            return "", str(error)
-        st.caption(f"Training on the uploaded file {upload.name} ({len(text):,} characters).")
-    else:
-        text = st.session_state.get(TEXT_KEY, "")
-    try:
-        check_text_size(text)
-    except ui.TrainingTextError as error:
-        return "", str(error)
-    if not text.strip():
-        return "", None
-    return text, None
 
 
 def start(text: str, settings: TrainingSettings, source: str, preset: str) -> None:
@@ -383,7 +219,6 @@ def setup() -> None:
 
 # ---------------------------------------------------------------------------------------------
 
-ui.ensure_app_frame()
 
 st.title("Train a model")
 ui.explain(

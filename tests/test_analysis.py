@@ -1,4 +1,4 @@
-"""gptcore.analysis: hand-made arrays where the answer is known, plus a trace of the tiny model."""
+"""gptcore.heads, normalization and neurons: hand-made arrays with known answers, and the tiny model."""
 
 import math
 
@@ -7,27 +7,20 @@ import pytest
 import torch
 
 from gptcore import PRESETS, build_model, count_parameters, trace
-from gptcore.analysis import (
-    activation_curves,
-    activation_summary,
+from gptcore.heads import (
     attention_chunks,
     attention_entropy,
-    feedforward_sizes,
     head_statistics,
     head_summary,
-    histogram,
-    layernorm_demo,
-    layernorm_histograms,
-    layernorm_stats,
     masked_pattern,
-    norm_parameters,
     pooled_layers,
     pooled_pattern,
     statistic_grid,
     tile_patterns,
-    top_neuron_matrix,
-    top_neurons,
 )
+from gptcore.neurons import activation_curves, activation_summary, feedforward_sizes, top_neuron_matrix, top_neurons
+from gptcore.normalization import layernorm_demo, layernorm_histograms, layernorm_stats, norm_parameters
+from gptcore.stats import histogram
 
 
 def uniform_causal(num_tokens: int) -> np.ndarray:

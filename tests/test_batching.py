@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from gptcore import generate_steps, trace
-from gptcore.batching import DecodeBatch, LensReading, read_lens_chunk, trace_batch
+from gptcore.batching import LensReading, read_lens_chunk, trace_batch
+from gptcore.decoding import DecodeBatch
 from gptcore.lens import logit_lens, stream_rows
 from gptcore.trace import LAYER_FIELDS
 

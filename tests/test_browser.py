@@ -16,6 +16,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,8 @@ from playwright.sync_api import BrowserContext, Page
 
 from bench.appserver import CHROMIUM, PAGES, ROOT, chromium, running_app, wait_until_rendered
 from gptcore import generate_steps, trace
-from gptcore.analysis import masked_pattern
 from gptcore.generation import split_generated_text
+from gptcore.heads import masked_pattern
 from ui.catalog import DEFAULT_MODEL_ID
 from ui.widgets import labels as axis_labels
 
@@ -168,6 +169,22 @@ RECORD_STREAM = """() => {
 }"""
 
 
+# Each change of the sidebar's navigation, from the page's very first frame: (ms since the page
+# started, the link texts shown).
+RECORD_NAVIGATION = """(() => {
+    window.navigationSeen = [];
+    const start = performance.now();
+    new MutationObserver(() => {
+        const texts = [...document.querySelectorAll("[data-testid='stSidebarNav'] a")].map(a => a.textContent.trim());
+        const last = window.navigationSeen[window.navigationSeen.length - 1];
+        if (!last || last[1].join() !== texts.join()) window.navigationSeen.push([performance.now() - start, texts]);
+    }).observe(document, {subtree: true, childList: true, characterData: true});
+})()"""
+# What Streamlit's pages-folder navigation lists: the scripts' file names.
+FILE_NAMES = {"app", *(Path(path).stem for path in PAGES if path), "home"}
+LEGACY_MENU_AT_MOST_MS = 500  # the old menu may show for a frame or two, never seconds (it was 3 s)
+
+
 # --- tests -------------------------------------------------------------------------------------
 
 
@@ -296,6 +313,29 @@ def test_every_page_renders_without_errors(app_url, open_tab, path):
     assert page.locator(f"{MAIN} h1").count() >= 1, "the page has no title"
     assert_no_errors_shown(page)
     save_screenshot(page, path or "home")
+
+
+@pytest.mark.parametrize("path", ["", "attention"], ids=["start page", "shared link"])
+def test_a_fresh_server_shows_the_apps_navigation_from_its_first_frames(open_tab, path):
+    prompt = "Every effort moves you"
+    with running_app() as fresh_url:  # nobody has opened a page on it yet
+        page = open_tab()
+        page.add_init_script(RECORD_NAVIGATION)
+        page.goto(link(fresh_url, path, prompt=prompt, model=TINY_MODEL_ID))
+        wait_until_rendered(page)
+        changes = page.evaluate("window.navigationSeen")
+        legacy = [ms for ms, texts in changes if set(texts) & FILE_NAMES]
+        replaced = [
+            ms for ms, texts in changes if texts and not set(texts) & FILE_NAMES and ms > max(legacy, default=0)
+        ]
+        assert replaced, f"the app's navigation never showed: {changes}"
+        assert not legacy or replaced[0] - legacy[0] <= LEGACY_MENU_AT_MOST_MS, changes
+        assert any("Start here" in text for text in changes[-1][1]), changes[-1]
+        current = page.locator("[data-testid='stSidebarNavLink'][aria-current='page']")
+        assert urllib.parse.urlsplit(current.get_attribute("href")).path == f"/{path}"
+        assert page.get_by_role("textbox", name="Prompt").input_value() == prompt  # the frame ran: the sidebar is there
+        assert page.locator("[role='dialog']").count() == 0  # no "page not found"
+        assert_no_errors_shown(page)
 
 
 def test_server_logged_no_tracebacks(app_url):

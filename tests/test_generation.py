@@ -2,13 +2,8 @@ import pytest
 import torch
 
 from gptcore import Candidate, Step, generate, generate_steps, generate_text_simple, get_tokenizer, token_labels
-from gptcore.generation import (
-    MAX_NEW_TOKENS_LIMIT,
-    candidates_frame,
-    next_token_distribution,
-    split_generated_text,
-    steps_frame,
-)
+from gptcore.generation import MAX_NEW_TOKENS_LIMIT, next_token_distribution, split_generated_text
+from ui.tables import candidates_frame, steps_frame
 
 
 def test_greedy_generate_equals_the_books_loop(book_model, tokenizer):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from gptcore import GradientReport, gradient_norms, shortcut_experiment
-from gptcore.gradients import lm_loss, shortcut_experiment_frame, shortcut_gradient_frame
+from gptcore.gradients import lm_loss
+from ui.tables import shortcut_experiment_frame, shortcut_gradient_frame
 
 # The book prints these means to full float32 precision; our values differ in the last digit.
 BOOK_WITH_SHORTCUTS = [

@@ -40,9 +40,9 @@ from gptcore.hub import (
     PretrainedInfo,
     download_pretrained,
     find_local,
-    load_local,
     load_pretrained,
 )
+from gptcore.local import load_local
 from gptcore.weights import PRETRAINED_REPOS
 
 REPO = "openai-community/gpt2"

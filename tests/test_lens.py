@@ -12,16 +12,8 @@ from gptcore import (
     token_labels,
     trace,
 )
-from gptcore.lens import (
-    lens_position_frame,
-    lens_top_k,
-    lens_top_labels,
-    logit_lens,
-    residual_norms,
-    residual_place,
-    stream_names,
-    top_k,
-)
+from gptcore.lens import lens_top_k, logit_lens, residual_norms, residual_place, stream_names, top_k
+from ui.tables import lens_position_frame, lens_top_labels
 
 
 @pytest.fixture

@@ -12,8 +12,11 @@ from test_page_attention import heatmap_values
 
 import ui
 from gptcore import PRESETS, build_model, hub, save_checkpoint
-from gptcore.compare import clamp_index, last_position_lens, layernorm_profile, next_token_frame
+from gptcore.lens import logit_lens
+from gptcore.normalization import layernorm_profile
 from gptcore.trace import trace
+from ui.tables import last_position_lens_frame, next_token_frame
+from ui.widgets import clamp_index
 
 TINY = "tiny-seed123"
 BOOK = "book-124m-seed123"
@@ -152,7 +155,7 @@ def test_compare_summaries(tiny_model, tokenizer):
     top = next_token_frame(t, k=5)
     np.testing.assert_allclose(top["probability"].iloc[0], t.probabilities(-1).max())
     assert top["probability"].is_monotonic_decreasing
-    lens = last_position_lens(tiny_model, t)
+    lens = last_position_lens_frame(*logit_lens(tiny_model, t, k=1, positions=slice(-1, None)))
     assert lens["token id"].iloc[-1] == int(np.argmax(t.logits[-1]))  # the last place is the real prediction
     profile = layernorm_profile(t)
     assert profile["place"].tolist() == [

@@ -98,7 +98,7 @@ def test_a_full_server_says_so_and_keeps_start_disabled(training_setup, monkeypa
 
 
 def test_too_much_text_and_a_file_that_is_not_utf8_get_clear_messages(training_setup, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(training, "MAX_TEXT_BYTES", 2_000)
+    monkeypatch.setattr(ui.uploads, "MAX_TEXT_BYTES", 2_000)
     at = open_page(text="word " * 1_000)  # 5,000 bytes
     assert not at.exception
     assert any("reads at most 2 kB" in error.value for error in at.error)

@@ -11,19 +11,10 @@ import pytest
 import torch
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTConfig, build_model, generate_steps, trace
-from gptcore.batching import cache_capacity
+from gptcore.decoding import cache_capacity
 from gptcore.lens import logit_lens, stream_rows
-from ui.scheduler import (
-    JobCancelledError,
-    Scheduler,
-    TraceJob,
-    _fits,
-    generation_job,
-    lens_job,
-    steps_of,
-    trace_job,
-    wait_for,
-)
+from ui.jobs import JobCancelledError, TraceJob, generation_job, lens_job, steps_of, trace_job, wait_for
+from ui.scheduler import Scheduler, _fits
 
 PROMPTS = ["Every effort moves you", "The cat", "Once upon a time there was", "A B C D E F G", "Hello"]
 
@@ -175,3 +166,16 @@ def test_a_long_reading_lets_generations_step_between_its_chunks(tiny_model, tok
     kinds = [kind for kind, _ in scheduler.batch_sizes]
     first_lens, last_lens = kinds.index("lens"), len(kinds) - 1 - kinds[::-1].index("lens")
     assert "decode" in kinds[first_lens:last_lens]  # tokens came while the reading was under way
+
+
+def test_a_reading_behind_a_long_one_waits_in_line_and_is_not_refused(tiny_model, tokenizer, scheduler):
+    long_trace = trace(tiny_model, list(range(60)))
+    long_rows = np.concatenate([stream_rows(long_trace)] * 200, axis=1)  # (3, 12,000, d): ~140 products
+    short_trace = trace(tiny_model, tokenizer.encode("Every effort moves you"))
+    first = scheduler.submit(lens_job(tiny_model, "tiny", long_rows, k=2))
+    places: list[int] = []
+    second = scheduler.submit(lens_job(tiny_model, "tiny", stream_rows(short_trace), k=3))
+    ids, _ = wait_for(scheduler, second, timeout=0.01, on_wait=places.append)  # a bound it outlives in line
+    assert first.done.is_set()  # the line is read front first
+    assert max(places) >= 1  # its place was shown while it waited
+    np.testing.assert_array_equal(ids, logit_lens(tiny_model, short_trace, k=3)[0])

@@ -17,7 +17,7 @@ import ui
 from gptcore import GPTConfig, checkpoints
 from gptcore.footprint import training_bytes
 from gptcore.training import TRAINING_PRESETS, StepReport, TrainingResult, TrainingSettings, new_training_model
-from ui import training
+from ui import tables, training, uploads
 
 TEST_PRESET = "test · 1 layer · 16 dims · context 16"
 TEST_CONFIG = GPTConfig(vocab_size=50257, context_length=16, emb_dim=16, n_heads=2, n_layers=1, drop_rate=0.0)
@@ -76,18 +76,18 @@ def wait_until_over(run: ui.TrainingRun, timeout: float = 60) -> None:
 
 
 def test_uploads_must_be_utf8_text_within_the_size_limit(monkeypatch):
-    assert training.decode_upload("notes.txt", "Grüße\n".encode()) == "Grüße\n"
-    assert training.decode_upload("windows.txt", b"\xef\xbb\xbfHello") == "Hello"  # the byte-order mark goes
+    assert uploads.decode_upload("notes.txt", "Grüße\n".encode()) == "Grüße\n"
+    assert uploads.decode_upload("windows.txt", b"\xef\xbb\xbfHello") == "Hello"  # the byte-order mark goes
     with pytest.raises(ui.TrainingTextError, match=r"latin\.txt is not UTF-8 text.*save it again"):
-        training.decode_upload("latin.txt", "Grüße".encode("latin-1"))
-    monkeypatch.setattr(training, "MAX_TEXT_BYTES", 1_000)
+        uploads.decode_upload("latin.txt", "Grüße".encode("latin-1"))
+    monkeypatch.setattr(ui.uploads, "MAX_TEXT_BYTES", 1_000)
     with pytest.raises(ui.TrainingTextError, match=r"big\.txt is 2 kB.*at most 1 kB"):
-        training.decode_upload("big.txt", b"a" * 2_000)
+        uploads.decode_upload("big.txt", b"a" * 2_000)
     with pytest.raises(ui.TrainingTextError, match="Use a shorter excerpt"):
-        training.check_text_size("é" * 501)  # 1,002 bytes in UTF-8
+        uploads.check_text_size("é" * 501)  # 1,002 bytes in UTF-8
     with pytest.raises(ui.TrainingTextError, match=r"is 1,001 bytes, but .* at most 1,000 bytes"):
-        training.check_text_size("a" * 1_001)  # sizes that would both read "1 kB" are given exactly
-    training.check_text_size("é" * 500)
+        uploads.check_text_size("a" * 1_001)  # sizes that would both read "1 kB" are given exactly
+    uploads.check_text_size("é" * 500)
 
 
 def test_a_real_run_saves_its_start_and_its_result_where_the_picker_looks(training_setup):
@@ -110,9 +110,9 @@ def test_a_real_run_saves_its_start_and_its_result_where_the_picker_looks(traini
     assert not (loaded.out_head.weight == untrained.out_head.weight).all()  # trained weights were saved
     assert (untrained.out_head.weight == new_training_model(TEST_CONFIG).out_head.weight).all()
 
-    losses = training.loss_frame(run)
+    losses = tables.loss_frame(run)
     assert set(losses["kind"]) == {"train (this batch)", "train", "validation"} and len(losses) == 3 + 4 + 4
-    norms = training.grad_norm_frame(run)
+    norms = tables.grad_norm_frame(run)
     assert list(norms.columns) == ["step", "block 0"] and (norms["block 0"] > 0).all()
 
 

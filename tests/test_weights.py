@@ -10,7 +10,7 @@ from conftest import fake_hub_cache
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gptcore import PRESETS, GPTConfig, GPTModel, generate, load_hf_state_dict, trace
-from gptcore.hub import load_local
+from gptcore.local import load_local
 from gptcore.weights import cached_pretrained_folder
 
 TOLERANCE = 1e-4

@@ -31,7 +31,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-from gptcore.hub import format_bytes
+from gptcore.stats import format_bytes
 
 logger = logging.getLogger(__name__)
 

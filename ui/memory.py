@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from gptcore.hub import format_bytes
+from gptcore.stats import format_bytes
 
 from .allocator import trim_heap, tune_allocator
 from .budget import MemoryBudget

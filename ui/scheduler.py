@@ -13,26 +13,24 @@ the scheduler thread forms batches from whatever is pending, in arrival order:
 Each batch takes one turn in COMPUTE_QUEUE, so training runs and the pages' other computations
 (gradients) still interleave with the class's batches in arrival order. Memory is
 reserved by the page before it submits (ui.turns.reserving); a job's place, "server busy" and
-the bound on waiting are drawn by ``wait_for`` below. Knows nothing of pages: only of models and jobs.
+the bound on waiting are drawn by ``jobs.wait_for``. Knows nothing of pages: only of models and jobs.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import torch
 
-from gptcore import GPTModel, Step
-from gptcore.batching import DecodeBatch, Generation, LensReading, cache_capacity, read_lens_chunk, trace_batch
+from gptcore.batching import read_lens_chunk, trace_batch
+from gptcore.decoding import DecodeBatch
 from gptcore.footprint import trace_bytes
-from gptcore.lens import LENS_CHUNK
-from gptcore.trace import cropped_token_ids
+
+from .jobs import GenerationJob, Job, JobCancelledError, LensJob, TraceJob
 
 logger = logging.getLogger(__name__)
 
@@ -42,59 +40,6 @@ MAX_BATCH_SEQUENCES = 32
 # Each trace reserved memory for its own length, but a batch is padded to its longest: a trace
 # joins a batch only while the padding costs less than this (short prompts of a class: a few MB).
 MAX_PADDING_BYTES = 64 * 10**6
-
-
-class JobCancelledError(RuntimeError):
-    """The job's session stopped waiting for it."""
-
-
-@dataclass(eq=False)
-class Job:
-    model: GPTModel
-    model_id: str
-    token_ids: tuple[int, ...]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: object = None
-    error: BaseException | None = None
-    cancelled: bool = False
-
-    @property
-    def batch_key(self) -> object:
-        """Jobs with the same key may share a batch."""
-        return self.model_id
-
-    def finish(self, result: object = None, error: BaseException | None = None) -> None:
-        self.result, self.error = result, error
-        self.done.set()
-
-
-@dataclass(eq=False)
-class TraceJob(Job):
-    pass
-
-
-@dataclass(eq=False)
-class LensJob(Job):
-    """A logit-lens reading; its result is the reading's ``(ids, probs)``."""
-
-    reading: LensReading | None = None
-
-
-@dataclass(eq=False)
-class GenerationJob(Job):
-    """A generation: its settings (DecodeBatch.join's keywords) and the Steps as they come."""
-
-    settings: dict = field(default_factory=dict)
-    steps: queue.Queue = field(default_factory=queue.Queue)  # Step, then None at the end (or on an error)
-    generation: Generation | None = None
-    started: threading.Event = field(default_factory=threading.Event)  # set once its prompt is read
-
-    @property
-    def batch_key(self) -> object:
-        """Its model and size class: a decode batch's cache rows are all as long as its longest."""
-        room = len(self.token_ids) + self.settings.get("max_new_tokens", 0)
-        context = self.settings.get("context_size") or self.model.cfg.context_length
-        return self.model_id, cache_capacity(min(room, context), self.model.cfg.context_length)
 
 
 class Scheduler:
@@ -130,10 +75,19 @@ class Scheduler:
             return len(self._pending)
 
     def ahead_of(self, job: Job) -> int:
-        """Work before ``job``: the batch running now and the jobs that came earlier (0 once it runs;
-        a lens reading runs from its first chunk to its last)."""
+        """Work before ``job``: the batch running now and the jobs that came earlier (0 once it runs);
+        for a reading in the lens line, the readings before it (0 while it is being read)."""
         with self._condition:
+            if job in self._reading:
+                return self._reading.index(job)
             return self._pending.index(job) + 1 if job in self._pending else 0
+
+    def queued(self, job: Job) -> bool:
+        """Whether ``job`` still waits to be taken in: the only wait that its bound may end. A
+        reading in the lens line is under way (the line moves a chunk every round), like a
+        generation in its decode batch."""
+        with self._condition:
+            return job in self._pending
 
     def cancel(self, job: Job) -> None:
         """Forget a job its session no longer waits for; a generation leaves its batch before the next step."""
@@ -202,15 +156,15 @@ class Scheduler:
         return self._take_batch(GenerationJob)
 
     def _take_readings(self) -> None:
-        """Move pending lens jobs of the readings' model into the readings, while their rows left
-        would not fill the next chunk (so a reading counts as started only when its rows are in it)."""
+        """Move every pending lens job into the lens line, in arrival order.
+
+        Each round reads one chunk of the line, front first, so a long reading holds up the
+        class's traces and tokens for one chunk at a time, and a reading waits only for the rows
+        ahead of it. Its memory was reserved by its page before it was submitted.
+        """
         for job in [job for job in self._pending if isinstance(job, LensJob)]:
-            rows_left = sum(j.reading.total - j.reading.read for j in self._reading)
-            if rows_left >= LENS_CHUNK:
-                return
-            if not self._reading or job.batch_key == self._reading[0].batch_key:
-                self._pending.remove(job)
-                self._reading.append(job)
+            self._pending.remove(job)
+            self._reading.append(job)
 
     def _read_lens(self) -> None:
         """One output-head product over the next LENS_CHUNK rows of the readings; finished ones get their result."""
@@ -218,17 +172,18 @@ class Scheduler:
             for job in [job for job in self._reading if job.cancelled]:
                 self._reading.remove(job)
                 job.finish(error=JobCancelledError("cancelled"))
-            jobs = list(self._reading)
+            # One product reads one model: the front reading's, and the others of that model behind it.
+            jobs = [job for job in self._reading if job.batch_key == self._reading[0].batch_key]
         if not jobs:
             return
         started = time.perf_counter()
         try:
             with self.turn("lens"), torch.no_grad():
-                read_lens_chunk(jobs[0].model, [job.reading for job in jobs])
+                taken = read_lens_chunk(jobs[0].model, [job.reading for job in jobs])
         except Exception as error:  # a reading is checked when made: this is the model failing, for all of them
             finished = [(job, error) for job in jobs]
         else:
-            self._record("lens", len(jobs), time.perf_counter() - started)
+            self._record("lens", len(taken), time.perf_counter() - started)
             finished = [(job, None) for job in jobs if job.reading.done]
         with self._condition:
             for job, _ in finished:
@@ -354,101 +309,3 @@ def _fail_alone(jobs: list[Job], error: Exception, run: Callable[[list], None]) 
         return
     for job in jobs:
         run([job])
-
-
-def trace_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...]) -> TraceJob:
-    ids, _ = cropped_token_ids(model, token_ids)  # checked here: a bad prompt fails in its own session
-    return TraceJob(model=model, model_id=model_id, token_ids=tuple(ids.tolist()))
-
-
-def lens_job(model: GPTModel, model_id: str, rows, k: int) -> LensJob:
-    """A logit-lens reading of ``rows``, (L + 1, P, d) (gptcore.lens.stream_rows), with ``k`` candidates."""
-    reading = LensReading(rows, k)  # checked here: a bad request fails in its own session
-    if rows.shape[-1] != model.cfg.emb_dim or not 1 <= k <= model.cfg.vocab_size:
-        raise ValueError(
-            f"expected stream rows of width {model.cfg.emb_dim} and 1 <= k <= vocabulary, got {rows.shape}, {k}"
-        )
-    return LensJob(model=model, model_id=model_id, token_ids=(), reading=reading)
-
-
-def generation_job(model: GPTModel, model_id: str, token_ids: tuple[int, ...], **settings) -> GenerationJob:
-    return GenerationJob(model=model, model_id=model_id, token_ids=token_ids, settings=settings)
-
-
-def wait_for(
-    scheduler: Scheduler,
-    job: Job,
-    timeout: float,
-    on_wait: Callable[[int], None] | None = None,
-    poll_s: float = 0.25,
-) -> object:
-    """Wait for a job to finish, calling ``on_wait(ahead)`` every poll; the job's result, or its error.
-
-    Past ``timeout`` seconds (if it has not started) the job is cancelled and TimeoutError raised.
-    Anything raised by ``on_wait`` (a Streamlit stop) cancels the job too.
-    """
-    _wait_until(scheduler, job, job.done, timeout, on_wait, poll_s)
-    if job.error is not None:
-        raise job.error
-    result, job.result = job.result, None  # the caller owns it now: a job kept anywhere keeps no trace alive
-    return result
-
-
-def wait_started(
-    scheduler: Scheduler,
-    job: GenerationJob,
-    timeout: float,
-    on_wait: Callable[[int], None] | None = None,
-    poll_s: float = 0.25,
-) -> None:
-    """Wait until a generation's prompt has been read (its Steps follow), as ``wait_for`` waits."""
-    _wait_until(scheduler, job, job.started, timeout, on_wait, poll_s)
-
-
-def _wait_until(
-    scheduler: Scheduler,
-    job: Job,
-    event: threading.Event,
-    timeout: float,
-    on_wait: Callable[[int], None] | None,
-    poll_s: float,
-) -> None:
-    deadline = time.monotonic() + timeout
-    try:
-        while not event.wait(poll_s):
-            ahead = scheduler.ahead_of(job)
-            if on_wait is not None:
-                on_wait(ahead)
-            if time.monotonic() > deadline and ahead > 0:
-                raise TimeoutError(f"no turn came within {timeout:.0f} s ({ahead} ahead)")
-    except BaseException:
-        scheduler.cancel(job)
-        raise
-
-
-def steps_of(scheduler: Scheduler, job: GenerationJob, poll_s: float = 0.25) -> Iterator[list[Step]]:
-    """The generation's Steps as the batch makes them, a list at a time; closing the iterator cancels the job.
-
-    Each list holds every Step that arrived since the last one (at least one), so a page that draws
-    more slowly than a busy server writes draws once for all of them and catches up, instead of
-    drawing every step late and holding back the batch with its redrawing.
-    """
-    try:
-        finished = False
-        while not finished:
-            try:
-                arrived = [job.steps.get(timeout=poll_s)]
-            except queue.Empty:
-                continue
-            while arrived[-1] is not None and not job.steps.empty():
-                arrived.append(job.steps.get_nowait())  # this thread is the queue's only reader
-            if arrived[-1] is None:  # the end (or an error)
-                finished = True
-                arrived.pop()
-            if arrived:
-                yield arrived
-        if job.error is not None and not isinstance(job.error, JobCancelledError):
-            raise job.error
-    finally:
-        if not job.done.is_set():
-            scheduler.cancel(job)

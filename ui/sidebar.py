@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from gptcore import get_tokenizer
 
@@ -14,39 +10,6 @@ from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready
 from .models import MODEL_KEY, current_choice, current_model_id
 from .picker import WANTED_KEY, choose_model, render_model_picker
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
-
-_FRAME_MARK = "_gpt_explorer_frame"  # set on the run's context by render_sidebar, i.e. by app.py
-
-
-def _mark_framed_run() -> None:
-    """Note on this script run's context that app.py's frame ran (ctx.cursors is new every run)."""
-    ctx = get_script_run_ctx()
-    if ctx is not None:
-        setattr(ctx, _FRAME_MARK, ctx.cursors)
-
-
-def ensure_app_frame() -> None:
-    """Make sure this page runs inside app.py's frame (navigation, sidebar, page config).
-
-    Streamlit treats a folder named pages/ as an old-style multipage app until the first
-    st.navigation call in the server process. A link to /attention opened before anyone visited
-    the start page would run pages/attention.py on its own: no sidebar, no model choice. Clearing
-    the flag (as st.navigation itself does) and rerunning hands the request to app.py, which
-    opens the same page, since page ids come from their url paths.
-
-    The flag alone is not enough when a whole class opens the teacher's link at once on a fresh
-    server: the first session clears it while others are already running their page on its own
-    (bench/bench_class.py caught them using the default prompt). So a page also reruns when
-    app.py's frame did not run in this very run; only under app.py, so that a page run as its own
-    script (no app.py frame to wait for) cannot rerun forever.
-    """
-    ctx = get_script_run_ctx()
-    framed = ctx is None or getattr(ctx, _FRAME_MARK, None) is ctx.cursors
-    under_app = ctx is not None and Path(ctx.main_script_path).name == "app.py"
-    if PagesManager.uses_pages_directory or (under_app and not framed):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
 
 MAX_LINK_PROMPT_CHARS = 2_000  # longer prompts stay out of the address: proxies reject URLs past ~8 kB
 
@@ -86,7 +49,6 @@ def init_state() -> None:
 
 def render_sidebar() -> None:
     """The one sidebar every page shares: model, prompt, and what the model is."""
-    _mark_framed_run()
     init_state()
     with st.sidebar:
         render_model_picker()

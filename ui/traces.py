@@ -8,8 +8,8 @@ from gptcore import Trace, get_tokenizer
 from gptcore.footprint import trace_bytes
 
 from .caches import TRACES
+from .jobs import trace_job
 from .models import current_model, current_model_id, get_model
-from .scheduler import trace_job
 from .state import current_prompt
 from .turns import in_batch, reserving
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-import tempfile
 import threading
 import time
 import uuid
@@ -25,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from gptcore import GPTConfig, GPTModel, save_checkpoint, size_report
@@ -43,111 +40,30 @@ from gptcore.training import (
 
 from .budget import MemoryRefusedError, Reservation
 from .catalog import CHECKPOINT_PREFIX, CHECKPOINTS_ENV, checkpoint_folder, refresh_checkpoints
-from .memory import MEMORY_BUDGET, format_bytes, memory_refusal
+from .memory import MEMORY_BUDGET, memory_refusal
+from .run_names import name_slug, preset_slug, unique_path, writable
 from .turns import PAGE_THREADS, computing
+from .uploads import check_text_size
 
 logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_RUNS = 2  # runs training at once on this server; their steps take turns with the pages
-MAX_TEXT_BYTES = 1_000_000  # about 250,000 tokens: more than a class run can read in minutes
 MAX_FINE_TUNE_PARAMETERS = 200_000_000  # GPT-2 124M can be fine-tuned here (slowly); 355M and up cannot
 FINE_TUNE_CONTEXT = 128  # training window when fine-tuning a loaded model: GPT-2's 1024 would crawl on a CPU
 MAX_KEPT_RUNS = 64  # finished runs remembered for their sessions; the oldest are forgotten first
 RATE_WINDOW_STEPS = 20  # ETA and tokens/s are measured over the last steps
 TRAINING_THREADS: int | None = None  # torch threads of a run; None: all the app's but one (at least 1)
 RUN_KEY = "training_run_id"  # plain session key: this session's id in the registry
-COMPARE_LEFT_KEY = "compare_left_model"  # the Compare page's plain keys, set by "Compare before and after"
-COMPARE_RIGHT_KEY = "compare_right_model"
 
 
 class TrainingRefusedError(RuntimeError):
     """A run cannot start now; the message says why and what to do."""
 
 
-class TrainingTextError(ValueError):
-    """The text to train on is not usable (too large, not UTF-8); the message says what to do."""
-
-
-# --- The text --------------------------------------------------------------------------------
-
-
-def _sizes(size: int, limit: int) -> tuple[str, str]:
-    """Both sizes readable, and different on screen even when they round alike ('1 MB' and '1 MB')."""
-    size_text, limit_text = format_bytes(size), format_bytes(limit)
-    return (size_text, limit_text) if size_text != limit_text else (f"{size:,} bytes", f"{limit:,} bytes")
-
-
-def check_text_size(text: str, limit: int | None = None) -> None:
-    limit = MAX_TEXT_BYTES if limit is None else limit
-    size = len(text.encode("utf-8"))
-    if size > limit:
-        size_text, limit_text = _sizes(size, limit)
-        raise TrainingTextError(
-            f"The text is {size_text}, but a run on this server reads at most {limit_text}. "
-            "Use a shorter excerpt: a few chapters are plenty for a run of a few minutes."
-        )
-
-
-def decode_upload(name: str, data: bytes, limit: int | None = None) -> str:
-    """The text of an uploaded .txt file, or a TrainingTextError saying what is wrong with it."""
-    limit = MAX_TEXT_BYTES if limit is None else limit
-    if len(data) > limit:
-        size_text, limit_text = _sizes(len(data), limit)
-        raise TrainingTextError(
-            f"{name} is {size_text}, but a run on this server reads at most {limit_text}. Upload a shorter excerpt."
-        )
-    try:
-        text = data.decode("utf-8-sig")  # a byte-order mark from Windows editors is dropped
-    except UnicodeDecodeError as error:
-        raise TrainingTextError(
-            f"{name} is not UTF-8 text (byte {error.start} cannot be read). Open it in a text editor and save it "
-            "again with the encoding UTF-8, then upload it again."
-        ) from None
-    return text
-
-
 def training_threads() -> int:
     """Threads for a run's steps: one core fewer than the pages' computations get, so that while a run
     goes on, a page that redraws from cached results (most reruns) still finds a free core."""
     return TRAINING_THREADS or max(1, PAGE_THREADS - 1)
-
-
-# --- Naming ----------------------------------------------------------------------------------
-
-
-def preset_slug(cfg: GPTConfig) -> str:
-    """A short, file-name-safe name of a model's shape, e.g. '2L-128d-ctx128'."""
-    return f"{cfg.n_layers}L-{cfg.emb_dim}d-ctx{cfg.context_length}"
-
-
-def name_slug(text: str) -> str:
-    """'GPT-2 124M, untrained (seed 123)' -> 'gpt-2-124m-untrained-seed-123' (at most 40 characters)."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-") or "model"
-
-
-def unique_path(folder: Path, stem: str) -> Path:
-    path = folder / f"{stem}{SUFFIX}"
-    counter = 2
-    while path.exists():
-        path = folder / f"{stem}-{counter}{SUFFIX}"
-        counter += 1
-    return path
-
-
-def _writable(folder: Path) -> bool:
-    """Whether a file can be created in ``folder`` (made if missing): tried, not guessed from permissions."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            return True
-    except OSError:
-        return False
-
-
-def preset_description(name: str) -> str:
-    cfg = TRAINING_PRESETS[name]
-    parameters = size_report(cfg).parameters
-    return f"{name} ({parameters / 1e6:.1f}M parameters, {cfg.n_heads} heads)"
 
 
 # --- One run ---------------------------------------------------------------------------------
@@ -248,52 +164,6 @@ class TrainingRun:
         return f"Step {done:,} of {total:,}{speed}{left}"
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def loss_frame(run: TrainingRun) -> pd.DataFrame:
-    """Long table of the losses: step, tokens seen, loss, kind ('train (this batch)', 'train', 'validation')."""
-    steps = run.steps()
-    evaluations = run.evaluations()
-    batches = pd.DataFrame(
-        {
-            "step": [s.step for s in steps],
-            "tokens seen": [s.tokens_seen for s in steps],
-            "loss": [s.train_loss for s in steps],
-            "kind": "train (this batch)",
-        }
-    )
-    estimates = [
-        pd.DataFrame(
-            {
-                "step": [e.step for e in evaluations],
-                "tokens seen": [e.tokens_seen for e in evaluations],
-                "loss": [getattr(e, column) for e in evaluations],
-                "kind": kind,
-            }
-        )
-        for column, kind in (("train_loss", "train"), ("val_loss", "validation"))
-    ]
-    return pd.concat([batches, *estimates], ignore_index=True)
-
-
-def grad_norm_frame(run: TrainingRun, max_points: int = 400) -> pd.DataFrame:
-    """Wide table: one row per step (at most ``max_points``, evenly thinned), one column per block."""
-    steps = run.steps()
-    if len(steps) > max_points:
-        keep = sorted({round(i * (len(steps) - 1) / (max_points - 1)) for i in range(max_points)})
-        steps = [steps[i] for i in keep]
-    n_blocks = len(steps[0].grad_norms) if steps else 0
-    frame = pd.DataFrame([s.grad_norms for s in steps], columns=[f"block {i}" for i in range(n_blocks)])
-    frame.insert(0, "step", [s.step for s in steps])
-    return frame
-
-
 # --- The registry ----------------------------------------------------------------------------
 
 
@@ -341,7 +211,7 @@ class TrainingRegistry:
             raise ValueError("give either a preset or a base model to train")
         check_text_size(text)
         folder = Path(folder or checkpoint_folder())
-        if not _writable(folder):  # found out now, not after the whole run has been trained
+        if not writable(folder):  # found out now, not after the whole run has been trained
             raise TrainingRefusedError(
                 f"The trained model could not be saved: the checkpoint folder {folder} cannot be written to. "
                 f"Ask your teacher to set {CHECKPOINTS_ENV} to a folder the app may write in."
@@ -486,9 +356,9 @@ def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str) ->
     return refused and refused.replace("Pick a smaller model, or try again once others have finished.", TRAINING_ADVICE)
 
 
-def compare_before_and_after(run: TrainingRun) -> None:
-    """Set the Compare page's two models to the run's starting point and its trained model."""
-    if run.start_model_id:
-        st.session_state[COMPARE_LEFT_KEY] = run.start_model_id
-    if run.checkpoint_id:
-        st.session_state[COMPARE_RIGHT_KEY] = run.checkpoint_id
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

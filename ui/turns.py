@@ -18,13 +18,13 @@ from contextlib import contextmanager, nullcontext
 
 import streamlit as st
 import torch
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from .allocator import trim_heap
 from .budget import MemoryRefusedError, Reservation
+from .jobs import GenerationJob, Job, steps_of, wait_for, wait_started
 from .memory import MEMORY_BUDGET
 from .queue import ComputeQueue, ServerBusyError
-from .scheduler import GenerationJob, Job, Scheduler, steps_of, wait_for, wait_started
+from .scheduler import Scheduler
 
 THREADS_ENV = "GPT_EXPLORER_THREADS"  # torch threads per app process; set when several share a machine
 MAX_WAITING = 60  # students queued for the model beyond this are told to come back instead of queued
@@ -89,13 +89,13 @@ def _give_back_memory_when_idle() -> None:
     trim_heap()
 
 
+SCRIPT_THREAD = "ScriptRunner.scriptThread"  # the name Streamlit gives the thread that runs a session's page
+
+
 def _in_script_thread() -> bool:
     """True in a Streamlit script run's own thread; False in a worker thread (e.g. a training run),
     even one given the session's context, since its drawing could land in a later run's page."""
-    return (
-        get_script_run_ctx(suppress_warning=True) is not None
-        and threading.current_thread().name == "ScriptRunner.scriptThread"
-    )
+    return threading.current_thread().name == SCRIPT_THREAD
 
 
 # --- what a student reads ------------------------------------------------------------------------

@@ -137,3 +137,10 @@ def remembered_choice(widget: Callable, label: str, options: list, state_key: st
 
 def _remember(state_key: str, widget_key: str) -> None:
     st.session_state[state_key] = st.session_state[widget_key]
+
+
+def clamp_index(index: int, size: int) -> int:
+    """``index`` moved into 0..size-1: a layer or head chosen for a bigger model, shown on a smaller one."""
+    if size < 1:
+        raise ValueError(f"there is nothing to choose from (size {size})")
+    return min(max(int(index), 0), size - 1)
