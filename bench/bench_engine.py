@@ -6,7 +6,7 @@ each figure is the median of --repeats runs (fewer for 1024-token traces).
 
     .venv/bin/python -m bench.bench_engine [--repeats 7] [--lengths 16 64 256 1024] [--batched-only]
 
-The last figures are continuous batching (gptcore.batching): 30 sequences generated in batches of
+The last figures are continuous batching (gptcore.decoding): 30 sequences generated in batches of
 1, 8 and 30, against 30 separate runs of generate() in the same process.
 """
 
