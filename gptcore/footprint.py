@@ -36,14 +36,15 @@ def trace_bytes(cfg: GPTConfig, num_tokens: int) -> int:
 
 
 def logit_lens_bytes(cfg: GPTConfig, num_tokens: int) -> int:
-    """One place of the logit lens: the output head runs over LENS_CHUNK positions at a time.
+    """One output-head product of the logit lens, over at most LENS_CHUNK rows.
 
-    About two and a half (chunk, V) blocks are alive at once: the logits, their exponentials inside
-    logsumexp, and the final norm's output on its way to the head.
+    The (chunk, V) logits are the only large block, and their normaliser is worked out in their own
+    memory; measured peaks are one such block or two (the allocator may not have handed the previous
+    chunk's block back yet), so two are reserved.
     """
     cfg = GPTConfig.coerce(cfg)
     chunk = min(num_tokens, cfg.context_length, LENS_CHUNK)
-    return int(FLOAT32 * 2.5 * chunk * cfg.vocab_size)
+    return FLOAT32 * 2 * chunk * cfg.vocab_size
 
 
 def gradient_bytes(cfg: GPTConfig, num_tokens: int) -> int:

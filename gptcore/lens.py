@@ -79,7 +79,8 @@ def lens_top_k(model: GPTModel, residual: np.ndarray, k: int = 5) -> tuple[np.nd
     """Read one place of the residual stream, (T, d), through the final norm and output head.
 
     Returns the top-k next-token ``(ids, probs)``, both (T, k), most likely first. Only the full
-    softmax's normaliser is needed, so probabilities are exp(top logit - logsumexp(all logits)).
+    softmax's normaliser is needed, so probabilities are exp(top logit - logsumexp(all logits)),
+    the normaliser worked out in the logits' own memory: one (chunk, vocab) block at a time.
     """
     vocab_size, width = model.cfg.vocab_size, model.cfg.emb_dim
     if not 1 <= k <= vocab_size:
@@ -95,10 +96,18 @@ def lens_top_k(model: GPTModel, residual: np.ndarray, k: int = 5) -> tuple[np.nd
         x = torch.tensor(residual[start:stop], device=device)[None]  # (1, chunk, d); a copy, as traces are read-only
         logits = model.out_head(model.final_norm(x))[0]  # (chunk, vocab)
         top = torch.topk(logits, k, dim=-1)  # sorted, largest first
-        log_normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)  # (chunk, 1)
+        log_normaliser = _logsumexp_in_place(logits)  # (chunk, 1); the logits are used up
         ids[start:stop] = top.indices.cpu().numpy()
         probs[start:stop] = torch.exp((top.values - log_normaliser).double()).cpu().numpy()
+        del logits  # before the next chunk's logits exist: one (chunk, vocab) block at a time
     return ids, probs
+
+
+def _logsumexp_in_place(logits: torch.Tensor) -> torch.Tensor:
+    """log(sum(exp(logits))) over the last axis, as torch.logsumexp computes it (the largest taken
+    out first, so nothing overflows), but overwriting ``logits`` instead of allocating two more blocks."""
+    largest = logits.amax(dim=-1, keepdim=True)  # (rows, 1)
+    return largest + logits.sub_(largest).exp_().sum(dim=-1, keepdim=True).log()
 
 
 def logit_lens(
