@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from ui.frame import app_pages
+from ui.frame import app_pages, render_navigation
 
 # First, before the heavy imports below: on a fresh server this ends Streamlit's pages-folder
-# mode, so the first visitor already sees this navigation (ui/frame.py).
-current_page = st.navigation(app_pages())
+# mode, and the page links are drawn at once (ui/frame.py).
+pages = app_pages()
+current_page = st.navigation(pages, position="hidden")
+render_navigation(pages)
 
 import ui
 

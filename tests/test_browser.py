@@ -169,20 +169,17 @@ RECORD_STREAM = """() => {
 }"""
 
 
-# Each change of the sidebar's navigation, from the page's very first frame: (ms since the page
-# started, the link texts shown).
+# Every link text the sidebar shows at any moment, from the page's very first frame.
 RECORD_NAVIGATION = """(() => {
-    window.navigationSeen = [];
-    const start = performance.now();
+    window.navigationSeen = new Set();
     new MutationObserver(() => {
-        const texts = [...document.querySelectorAll("[data-testid='stSidebarNav'] a")].map(a => a.textContent.trim());
-        const last = window.navigationSeen[window.navigationSeen.length - 1];
-        if (!last || last[1].join() !== texts.join()) window.navigationSeen.push([performance.now() - start, texts]);
+        for (const link of document.querySelectorAll("[data-testid='stSidebar'] a")) {
+            window.navigationSeen.add(link.textContent.trim());
+        }
     }).observe(document, {subtree: true, childList: true, characterData: true});
 })()"""
-# What Streamlit's pages-folder navigation lists: the scripts' file names.
+# What Streamlit's pages-folder navigation would list: the scripts' file names.
 FILE_NAMES = {"app", *(Path(path).stem for path in PAGES if path), "home"}
-LEGACY_MENU_AT_MOST_MS = 500  # the old menu may show for a frame or two, never seconds (it was 3 s)
 
 
 # --- tests -------------------------------------------------------------------------------------
@@ -250,7 +247,7 @@ def test_attention_heatmap_follows_the_prompt_layer_and_head(app_url, open_tab, 
     wait_until_rendered(page, scroll=False)
     type_prompt(page, prompt)
     # Move on through the sidebar, as a student would: the prompt stays with the session.
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Attention").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Attention", exact=True).click()
     page.wait_for_url(re.compile(r"/attention"))
     wait_until_rendered(page)
     assert_no_errors_shown(page)
@@ -306,33 +303,26 @@ def test_every_page_renders_without_errors(app_url, open_tab, path):
     page = open_tab()
     page.goto(link(app_url, path, prompt="Every effort moves you", model=DEFAULT_MODEL_ID))
     wait_until_rendered(page)
-    # The page asked for is the one shown (an unknown path would fall back to the start page).
-    current = page.locator("[data-testid='stSidebarNavLink'][aria-current='page']")
-    assert current.count() == 1
-    assert urllib.parse.urlsplit(current.get_attribute("href")).path == f"/{path}"
+    # The page asked for is the one shown (an unknown path would fall back to the start page, "/").
+    assert urllib.parse.urlsplit(page.url).path == f"/{path}"
+    assert page.locator("[role='dialog']").count() == 0  # no "page not found"
     assert page.locator(f"{MAIN} h1").count() >= 1, "the page has no title"
     assert_no_errors_shown(page)
     save_screenshot(page, path or "home")
 
 
 @pytest.mark.parametrize("path", ["", "attention"], ids=["start page", "shared link"])
-def test_a_fresh_server_shows_the_apps_navigation_from_its_first_frames(open_tab, path):
+def test_a_fresh_server_shows_the_apps_navigation_from_its_first_frame(open_tab, path):
     prompt = "Every effort moves you"
     with running_app() as fresh_url:  # nobody has opened a page on it yet
         page = open_tab()
         page.add_init_script(RECORD_NAVIGATION)
         page.goto(link(fresh_url, path, prompt=prompt, model=TINY_MODEL_ID))
         wait_until_rendered(page)
-        changes = page.evaluate("window.navigationSeen")
-        legacy = [ms for ms, texts in changes if set(texts) & FILE_NAMES]
-        replaced = [
-            ms for ms, texts in changes if texts and not set(texts) & FILE_NAMES and ms > max(legacy, default=0)
-        ]
-        assert replaced, f"the app's navigation never showed: {changes}"
-        assert not legacy or replaced[0] - legacy[0] <= LEGACY_MENU_AT_MOST_MS, changes
-        assert any("Start here" in text for text in changes[-1][1]), changes[-1]
-        current = page.locator("[data-testid='stSidebarNavLink'][aria-current='page']")
-        assert urllib.parse.urlsplit(current.get_attribute("href")).path == f"/{path}"
+        seen = set(page.evaluate("[...window.navigationSeen]"))
+        assert not seen & FILE_NAMES, f"the pages-folder menu showed: {sorted(seen & FILE_NAMES)}"
+        assert any("Start here" in text for text in seen) and any("Attention" in text for text in seen), seen
+        assert urllib.parse.urlsplit(page.url).path == f"/{path}"
         assert page.get_by_role("textbox", name="Prompt").input_value() == prompt  # the frame ran: the sidebar is there
         assert page.locator("[role='dialog']").count() == 0  # no "page not found"
         assert_no_errors_shown(page)

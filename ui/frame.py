@@ -3,10 +3,12 @@
 Streamlit treats a folder named pages/ as an old-style multipage app until the first
 ``st.navigation`` call in the server process. Until then a link such as /attention runs
 pages/attention.py on its own, with no sidebar and no model choice, under a menu of file names.
-app.py calls ``st.navigation`` before anything else, so a visit to the start page ends that mode at
-once; a page that finds itself run on its own hands the request over to app.py with
-``ensure_app_frame``, its first line. Only public Streamlit calls are used, and nothing heavier
-than Streamlit is imported here, so the hand-over comes before the seconds torch takes to import.
+So the app draws its own page links (``render_navigation``) and Streamlit's menu is off
+(``client.showSidebarNavigation`` in .streamlit/config.toml): the file names never show. app.py
+calls ``st.navigation`` before anything else, which ends that mode for the server; a page that
+finds itself run on its own hands the request over to app.py with ``ensure_app_frame``, its first
+line. Only public Streamlit calls are used, and nothing heavier than Streamlit is imported here,
+so the hand-over comes before the seconds torch takes to import.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ def app_pages() -> list[st.Page]:
         )
         for index, (file, title, icon) in enumerate(PAGES)
     ]
+
+
+def render_navigation(pages: list[st.Page]) -> None:
+    """The sidebar's links to every page; the current one is highlighted."""
+    with st.sidebar:
+        for page in pages:
+            st.page_link(page)
+        st.divider()
 
 
 @contextmanager
