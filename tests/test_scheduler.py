@@ -143,6 +143,8 @@ def test_lens_readings_share_products_and_each_gets_its_own_lens(tiny_model, tok
     traces = [trace(tiny_model, tokenizer.encode(prompt)) for prompt in PROMPTS]
     gate.open.clear()
     blocker = scheduler.submit(trace_job(tiny_model, "tiny", tuple(tokenizer.encode("Blocking"))))
+    while scheduler.waiting():  # until the thread has taken the blocker and waits for its turn
+        time.sleep(0.01)
     jobs = [scheduler.submit(lens_job(tiny_model, "tiny", stream_rows(t), k=4)) for t in traces]
     gate.open.set()
     wait_for(scheduler, blocker, timeout=30)

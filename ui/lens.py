@@ -33,10 +33,12 @@ def read_logit_lens(model_id: str, trace: Trace, positions: slice, k: int) -> tu
     """
     model = get_model(model_id)
     _reserve_workspace(model.cfg)
-    rows = stream_rows(trace, positions)  # (L + 1, P, d)
-    results = rows.shape[0] * rows.shape[1] * k * (8 + 8)  # int64 ids and float64 probabilities
-    with reserving(rows.nbytes + results, "Reading the stream through the head"):
-        return in_batch(lens_job(model, model_id, rows, k))
+    # Reserved before the rows are copied out of the trace: (L + 1) x P float32 vectors of width d,
+    # and for each of them k int64 ids and k float64 probabilities.
+    n_rows = (trace.n_layers + 1) * len(range(*positions.indices(trace.num_tokens)))
+    needed = n_rows * (trace.embeddings.itemsize * trace.embeddings.shape[-1] + k * (8 + 8))
+    with reserving(needed, "Reading the stream through the head"):
+        return in_batch(lens_job(model, model_id, stream_rows(trace, positions), k))  # rows (L + 1, P, d)
 
 
 def _reserve_workspace(cfg: GPTConfig) -> None:
