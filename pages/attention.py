@@ -62,15 +62,7 @@ model_id = ui.current_model_id()
 token_ids = tuple(t.token_ids.tolist())
 labels = ui.labels(t.token_ids)
 
-left, right = st.columns(2)
-with left:
-    layer = ui.remembered_choice(
-        st.selectbox, "Layer", list(range(t.n_layers)), LAYER_KEY, format_func=lambda i: f"layer {i}"
-    )
-with right:
-    head = ui.remembered_choice(
-        st.selectbox, "Head", list(range(t.n_heads)), HEAD_KEY, format_func=lambda h: f"head {h}"
-    )
+layer, head = ui.layer_and_head(t.n_layers, t.n_heads, LAYER_KEY, HEAD_KEY)
 
 # A long prompt is shown through a window of MAX_TOKENS_SHOWN tokens along the diagonal.
 start = 0

@@ -6,6 +6,7 @@ from ui.frame import ensure_app_frame
 
 ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +113,20 @@ def load_side(choice: ui.ModelChoice, token_ids: list[int]) -> Side | None:
         return Side(choice, model, ui.get_trace(choice.model_id, tuple(kept)))
 
 
+def each_side(sides: list[Side | None], detail: Callable[[Side], str] | None = None) -> Iterator[tuple[int, Side]]:
+    """Each loaded model in its own column under its name; the loop's body draws into that column."""
+    for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
+        if side is not None:
+            with column:
+                st.markdown(f"**{side.choice.short_name}**" + (f": {detail(side)}" if detail else ""))
+                yield index, side
+
+
+def shown_view(side: Side, layer: int, head: int) -> tuple[int, int]:
+    """The chosen layer and head, or this model's last ones when it has fewer."""
+    return clamp_index(layer, side.trace.n_layers), clamp_index(head, side.trace.n_heads)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -154,40 +169,21 @@ st.markdown(
     "One head's attention weights: each row is a token, each column a token it may look at. Models of "
     "different sizes share the choice; a model with fewer layers or heads shows its last one instead."
 )
-left, right = st.columns(2)
-with left:
-    layer = ui.remembered_choice(
-        st.selectbox,
-        "Layer",
-        list(range(max(side.trace.n_layers for side in loaded))),
-        LAYER_KEY,
-        format_func=lambda i: f"layer {i}",
+layer, head = ui.layer_and_head(
+    max(side.trace.n_layers for side in loaded), max(side.trace.n_heads for side in loaded), LAYER_KEY, HEAD_KEY
+)
+for index, side in each_side(sides, lambda side: "layer {}, head {}".format(*shown_view(side, layer, head))):
+    shown_layer, shown_head = shown_view(side, layer, head)
+    st.plotly_chart(
+        attention_figure(side.trace, shown_layer, shown_head, MAX_TOKENS_SHOWN),
+        width="stretch",
+        key=f"compare_attention_{index}",
     )
-with right:
-    head = ui.remembered_choice(
-        st.selectbox,
-        "Head",
-        list(range(max(side.trace.n_heads for side in loaded))),
-        HEAD_KEY,
-        format_func=lambda h: f"head {h}",
-    )
-for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
-    if side is None:
-        continue
-    with column:
-        shown_layer = clamp_index(layer, side.trace.n_layers)
-        shown_head = clamp_index(head, side.trace.n_heads)
-        st.markdown(f"**{side.choice.short_name}**: layer {shown_layer}, head {shown_head}")
-        st.plotly_chart(
-            attention_figure(side.trace, shown_layer, shown_head, MAX_TOKENS_SHOWN),
-            width="stretch",
-            key=f"compare_attention_{index}",
+    if (shown_layer, shown_head) != (layer, head):
+        st.caption(
+            f"This model has {side.trace.n_layers} layers of {side.trace.n_heads} heads, so it shows "
+            f"layer {shown_layer}, head {shown_head}."
         )
-        if (shown_layer, shown_head) != (layer, head):
-            st.caption(
-                f"This model has {side.trace.n_layers} layers of {side.trace.n_heads} heads, so it shows "
-                f"layer {shown_layer}, head {shown_head}."
-            )
 if any(side.trace.num_tokens > MAX_TOKENS_SHOWN for side in loaded):
     st.caption(f"Long prompts: the heatmaps show the last {MAX_TOKENS_SHOWN} tokens.")
 
@@ -196,12 +192,8 @@ st.subheader("Next token")
 st.markdown(f"The {TOP_K} tokens each model finds most likely to come right after the prompt.")
 next_frames = [None if side is None else cached_next_tokens(*side.key, side.trace) for side in sides]
 highest = max(float(frame["probability"].max()) for frame in next_frames if frame is not None)
-for index, (column, side, frame) in enumerate(zip(st.columns(2), sides, next_frames, strict=True)):
-    if side is None:
-        continue
-    with column:
-        st.markdown(f"**{side.choice.short_name}**")
-        st.plotly_chart(next_token_figure(frame, highest), width="stretch", key=f"compare_next_{index}")
+for index, _side in each_side(sides):
+    st.plotly_chart(next_token_figure(next_frames[index], highest), width="stretch", key=f"compare_next_{index}")
 st.caption(
     "Both charts share one scale. An untrained model spreads its bets thinly over 50,257 tokens (about "
     "0.002% each); training makes it pick a few."
@@ -214,25 +206,19 @@ st.markdown(
     "to the stream entering each block and to the stream leaving the last one (see *Residual stream and "
     "gradients*). That last row is the model's real prediction."
 )
-for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
-    if side is None:
-        continue
-    with column:
-        st.markdown(f"**{side.choice.short_name}**")
-        with st.spinner("Reading every layer through the output head…"):
-            lens = cached_lens(*side.key, side.model, side.trace)
-        st.dataframe(
-            lens[["stream", "token", "probability"]],
-            hide_index=True,
-            width="stretch",
-            height=36 * (len(lens) + 1) + 3,
-            column_config={
-                "probability": st.column_config.ProgressColumn(
-                    "probability", format="percent", min_value=0, max_value=1
-                )
-            },
-            key=f"compare_lens_{index}",
-        )
+for index, side in each_side(sides):
+    with st.spinner("Reading every layer through the output head…"):
+        lens = cached_lens(*side.key, side.model, side.trace)
+    st.dataframe(
+        lens[["stream", "token", "probability"]],
+        hide_index=True,
+        width="stretch",
+        height=36 * (len(lens) + 1) + 3,
+        column_config={
+            "probability": st.column_config.ProgressColumn("probability", format="percent", min_value=0, max_value=1)
+        },
+        key=f"compare_lens_{index}",
+    )
 
 # ---- LayerNorm ------------------------------------------------------------------------------
 st.subheader("LayerNorm statistics")
@@ -245,10 +231,6 @@ variances = np.concatenate([profile["variance"].to_numpy() for profile in profil
 positive = variances[variances > 0]
 low, high = (positive.min(), positive.max()) if positive.size else (1.0, 1.0)
 variance_range = (float(np.log10(low)) - 0.1, float(np.log10(high)) + 0.1)  # one scale for both models
-for index, (column, side, profile) in enumerate(zip(st.columns(2), sides, profiles, strict=True)):
-    if side is None:
-        continue
-    with column:
-        st.markdown(f"**{side.choice.short_name}**")
-        st.plotly_chart(norm_figure(profile, variance_range), width="stretch", key=f"compare_norms_{index}")
+for index, _side in each_side(sides):
+    st.plotly_chart(norm_figure(profiles[index], variance_range), width="stretch", key=f"compare_norms_{index}")
 st.caption("The variance axis is logarithmic and shared by both charts.")

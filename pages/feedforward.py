@@ -97,9 +97,7 @@ st.caption(
 )
 
 st.subheader("Activations in every layer")
-layer = ui.remembered_choice(
-    st.selectbox, "Layer", list(range(t.n_layers)), LAYER_KEY, format_func=lambda i: f"layer {i}"
-)
+layer = ui.layer_choice(t.n_layers, LAYER_KEY)
 summary = cached_summary(model_id, token_ids, t)
 box_col, hist_col = st.columns(2)
 with box_col:

@@ -50,6 +50,17 @@ def small_table(array: np.ndarray, row_name: str = "example", column_name: str =
     return pd.DataFrame(array, index=[f"{row_name} {i}" for i in range(array.shape[0])], columns=columns)
 
 
+def show_demo_values(title: str, demo: dict[str, np.ndarray], name: str, key: str) -> None:
+    """One side of the book's demo: the (2, 6) values, then each example's mean and variance."""
+    st.markdown(title)
+    st.dataframe(small_table(demo[name], column_name="dim ").style.format("{:.4f}"), width="stretch", key=key)
+    moments = pd.DataFrame(
+        {"mean": demo[f"{name}_mean"][:, 0], "variance": demo[f"{name}_var"][:, 0]}, index=["example 0", "example 1"]
+    )
+    moments = moments.round(4).add(0.0)  # turns -0.0 (a rounded -1e-8) into 0.0
+    st.dataframe(moments.style.format("{:.4f}"), width="stretch", key=f"{key}_stats")
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -66,9 +77,7 @@ model_id = ui.current_model_id()
 token_ids = tuple(t.token_ids.tolist())
 labels = ui.labels(t.token_ids)
 
-layer = ui.remembered_choice(
-    st.selectbox, "Layer", list(range(t.n_layers)), LAYER_KEY, format_func=lambda i: f"layer {i}"
-)
+layer = ui.layer_choice(t.n_layers, LAYER_KEY)
 stats = cached_stats(model_id, token_ids, layer, t)
 
 st.subheader(f"Mean and variance of each token, layer {layer}")
@@ -135,39 +144,10 @@ st.code(
 demo = cached_demo()
 left, right = st.columns(2)
 with left:
-    st.markdown("**The layer's outputs** `out`")
-    st.dataframe(
-        small_table(demo["outputs"], column_name="dim ").style.format("{:.4f}"),
-        width="stretch",
-        key="layernorm_demo_out",
-    )
-    st.dataframe(
-        pd.DataFrame(
-            {"mean": demo["outputs_mean"][:, 0], "variance": demo["outputs_var"][:, 0]},
-            index=["example 0", "example 1"],
-        ).style.format("{:.4f}"),
-        width="stretch",
-        key="layernorm_demo_out_stats",
-    )
+    show_demo_values("**The layer's outputs** `out`", demo, "outputs", "layernorm_demo_out")
     st.caption("The book prints mean [[0.1324], [0.2170]] and variance [[0.0231], [0.0398]]: the same numbers.")
 with right:
-    st.markdown("**After LayerNorm** `out_norm`")
-    st.dataframe(
-        small_table(demo["normalized"], column_name="dim ").style.format("{:.4f}"),
-        width="stretch",
-        key="layernorm_demo_norm",
-    )
-    st.dataframe(
-        pd.DataFrame(
-            {"mean": demo["normalized_mean"][:, 0], "variance": demo["normalized_var"][:, 0]},
-            index=["example 0", "example 1"],
-        )
-        .round(4)
-        .add(0.0)  # turns -0.0 (a rounded -1e-8) into 0.0
-        .style.format("{:.4f}"),
-        width="stretch",
-        key="layernorm_demo_norm_stats",
-    )
+    show_demo_values("**After LayerNorm** `out_norm`", demo, "normalized", "layernorm_demo_norm")
     st.caption(
         "Mean 0 and variance ≈ 1 in each row. The variance is a hair under 1 because of eps; the book's "
         "variance above uses n − 1 in the divisor, LayerNorm uses n."

@@ -90,11 +90,7 @@ def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str],
 
     table = pd.DataFrame(norms, columns=token_axis)
     table.insert(0, "stream", streams)
-    left, right = st.columns(2)
-    with left:
-        ui.csv_download(table, "residual_norms.csv")
-    with right:
-        ui.figure_download(heatmap, "residual_norms.html", key="residual_norms_html")
+    ui.table_and_figure_downloads(table, heatmap, "residual_norms")
 
 
 def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], window: slice) -> None:
@@ -214,11 +210,7 @@ def show_toy_experiment() -> None:
         column_config=dict.fromkeys(SETTING_COLOURS, scientific),
         key="residual_toy_table",
     )
-    left, right = st.columns(2)
-    with left:
-        ui.csv_download(frame, "shortcut_experiment.csv")
-    with right:
-        ui.figure_download(figure, "shortcut_experiment.html", key="residual_toy_html")
+    ui.table_and_figure_downloads(frame, figure, "shortcut_experiment")
 
 
 st.title("Residual stream and gradients")
@@ -229,6 +221,8 @@ ui.explain(
     "layer, and how the error signal travels back through it during training."
 )
 
+# Each section is a function so that its arrays and figures go when it ends, before the next one
+# runs; the page itself is the six lines below.
 current = ui.current_trace()
 axis_labels = ui.labels(current.token_ids)
 stream_labels = stream_names(current.n_layers)

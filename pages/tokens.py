@@ -153,11 +153,7 @@ else:
         f"The two directions keep {ratio.sum():.1%} of how much these {len(unique_ids)} vectors vary; "
         "the rest is lost in the picture."
     )
-    c1, c2 = st.columns(2)
-    with c1:
-        ui.csv_download(pca_frame, "token_pca.csv")
-    with c2:
-        ui.figure_download(scatter, "token_pca.html", key="dl_token_pca.html")
+    ui.table_and_figure_downloads(pca_frame, scatter, "token_pca")
 
 # --- Nearest neighbours ---------------------------------------------------------------------------
 st.subheader("Nearest tokens in the vocabulary")

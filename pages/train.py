@@ -42,6 +42,12 @@ def with_default(state_key: str, value: object) -> None:
     st.session_state.setdefault(state_key, value)
 
 
+def setting_slider(label: str, options: list, state_key: str, default: object, help: str, **kwargs) -> object:
+    """A select_slider for one training setting, starting at its default."""
+    with_default(state_key, default)
+    return ui.remembered_choice(st.select_slider, label, options, state_key, help=help, **kwargs)
+
+
 def explore(model_id: str) -> None:
     ui.refresh_checkpoints()
     ui.choose_model(model_id)
@@ -152,32 +158,25 @@ def setup() -> None:
     st.subheader("3. How long and how fast")
     columns = st.columns(3)
     with columns[0]:
-        with_default(STEPS_KEY, DEFAULT_STEPS)
-        steps = ui.remembered_choice(
-            st.select_slider,
-            "Steps",
-            STEP_OPTIONS,
-            STEPS_KEY,
-            help="Each step reads one batch and nudges every weight.",
+        steps = setting_slider(
+            "Steps", STEP_OPTIONS, STEPS_KEY, DEFAULT_STEPS, "Each step reads one batch and nudges every weight."
         )
     with columns[1]:
-        with_default(LEARNING_RATE_KEY, DEFAULT_LEARNING_RATE)
-        learning_rate = ui.remembered_choice(
-            st.select_slider,
+        learning_rate = setting_slider(
             "Learning rate",
             LEARNING_RATES,
             LEARNING_RATE_KEY,
+            DEFAULT_LEARNING_RATE,
+            "How big each nudge is. Too small learns slowly; too big makes the loss jump around.",
             format_func=lambda rate: f"{rate:g}",
-            help="How big each nudge is. Too small learns slowly; too big makes the loss jump around.",
         )
     with columns[2]:
-        with_default(BATCH_KEY, DEFAULT_BATCH_SIZE)
-        batch_size = ui.remembered_choice(
-            st.select_slider,
+        batch_size = setting_slider(
             "Batch size",
             BATCH_SIZES,
             BATCH_KEY,
-            help="Text windows read per step: more gives a steadier step, but each step takes longer.",
+            DEFAULT_BATCH_SIZE,
+            "Text windows read per step: more gives a steadier step, but each step takes longer.",
         )
     window = cfg.context_length if source == "new" else min(cfg.context_length, FINE_TUNE_CONTEXT)
     st.caption(f"Each step reads {batch_size} windows of {window} tokens: {batch_size * window:,} tokens.")

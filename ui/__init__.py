@@ -84,6 +84,7 @@ _EXPORTS = {
         "reserving",
     ),
     "uploads": ("MAX_TEXT_BYTES", "TrainingTextError"),
+    "view": ("head_choice", "layer_and_head", "layer_choice"),
     "widgets": (
         "MAX_HEATMAP_TOKENS",
         "csv_download",
@@ -94,6 +95,7 @@ _EXPORTS = {
         "option_names",
         "remembered_choice",
         "square_csv",
+        "table_and_figure_downloads",
         "token_vectors_csv",
         "token_window",
     ),

@@ -71,6 +71,15 @@ def figure_download(figure, filename: str, label: str = "Download figure (HTML)"
     download(label, functools.partial(figure_html, figure), filename, key)
 
 
+def table_and_figure_downloads(frame: pd.DataFrame, figure, name: str) -> None:
+    """The usual pair under a chart: its numbers as CSV on the left, the figure as HTML on the right."""
+    left, right = st.columns(2)
+    with left:
+        csv_download(frame, f"{name}.csv")
+    with right:
+        figure_download(figure, f"{name}.html")
+
+
 def square_csv(matrix: np.ndarray, labels: Sequence[str], corner: str = "query") -> str:
     """A (T, T) matrix over tokens as CSV: one row per token down, one column per token across."""
     frame = pd.DataFrame(matrix, index=list(labels), columns=list(labels)).rename_axis(corner).reset_index()

@@ -27,14 +27,7 @@ def loss_figure(run: TrainingRun) -> go.Figure:
                 hovertemplate="step %{x}<br>%{customdata:,} tokens seen<br>loss %{y:.3f}<extra>" + kind + "</extra>",
             )
         )
-    figure.update_layout(
-        height=360,
-        margin=margins(),
-        xaxis={"title": "step", "range": [0, run.settings.max_steps]},
-        yaxis={"title": "loss (cross-entropy)", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": 1.1, "x": 1, "xanchor": "right"},
-    )
-    return figure
+    return over_the_run(figure, run, 360, {"title": "loss (cross-entropy)", "rangemode": "tozero"})
 
 
 def grad_figure(run: TrainingRun) -> go.Figure:
@@ -51,11 +44,16 @@ def grad_figure(run: TrainingRun) -> go.Figure:
             for block in frame.columns[1:]
         ]
     )
+    return over_the_run(figure, run, 320, {"title": "gradient norm", "type": "log"})
+
+
+def over_the_run(figure: go.Figure, run: TrainingRun, height: int, yaxis: dict) -> go.Figure:
+    """The layout both figures share: steps across, the whole run's length, the legend above on the right."""
     figure.update_layout(
-        height=320,
+        height=height,
         margin=margins(),
         xaxis={"title": "step", "range": [0, run.settings.max_steps]},
-        yaxis={"title": "gradient norm", "type": "log"},
+        yaxis=yaxis,
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
     )
     return figure
