@@ -139,7 +139,12 @@ st.caption(
 st.subheader("Every layer and head at a glance")
 summary = cached_head_summary(model_id, token_ids, t)
 statistic = ui.remembered_choice(
-    st.selectbox, "Statistic", list(HEAD_STATISTICS), STATISTIC_KEY, format_func=lambda name: name.replace("_", " ")
+    st.selectbox,
+    "Statistic",
+    list(HEAD_STATISTICS),
+    STATISTIC_KEY,
+    link="statistic",
+    format_func=lambda name: name.replace("_", " "),
 )
 # Entropy cannot exceed that of evenly spread attention; the other statistics are shares of 1.
 highest_value = float(summary["uniform_entropy"].iloc[0]) if statistic == "entropy" else 1.0

@@ -21,20 +21,23 @@ from ui.tables import steps_frame
 
 GENERATE_REQUESTED = "generate_requested"  # plain session key set by the Generate button
 RESULT_KEY = "generate_steps_result"  # plain session key: survives reruns and page switches
-STEP_SLIDER_KEY = "generate_step_slider"
+STEP_KEY = "generate_step"  # plain session key: the step shown; a new run starts at step 1
+LINK_RUN_KEY = "generate_link_run"  # plain session key: a link's generation has been run for this session
 LIVE_PROMPT_CHARS = 1_500  # while streaming, show only the prompt's tail: the page resends the text every step
 LIVE_CHART_INTERVAL_S = 0.4  # redraw the live chart at most this often while streaming
 
 
-def run_generation(prompt_ids: list[int], settings: Settings) -> None:
+def run_generation(prompt_ids: list[int], settings: Settings, first_step: int | None = 1) -> None:
     """Generate step by step, redrawing the text and the latest step's chart as each token arrives.
 
     The steps are saved in the session after every token, so a student who interrupts the run
-    (by touching any control) keeps what was written so far.
+    (by touching any control) keeps what was written so far. The step shown afterwards is
+    ``first_step``, or the link's step when None.
     """
     model = ui.current_model()
     steps: list[Step] = []
-    st.session_state.pop(STEP_SLIDER_KEY, None)  # a new run starts its step slider at step 1
+    if first_step is not None:
+        st.session_state[STEP_KEY] = first_step  # the slider is refilled from this key: no stale step
     st.session_state[RESULT_KEY] = {
         "model_id": ui.current_model_id(),
         "prompt_ids": tuple(prompt_ids),
@@ -96,7 +99,7 @@ def current_result(prompt_ids: list[int]) -> dict | None:
         return None
     if result["model_id"] != ui.current_model_id() or result["prompt_ids"] != tuple(prompt_ids):
         del st.session_state[RESULT_KEY]
-        st.session_state.pop(STEP_SLIDER_KEY, None)
+        st.session_state[STEP_KEY] = 1
         return None
     return result if result["steps"] else None
 
@@ -121,7 +124,7 @@ def show_result(result: dict) -> None:
     st.subheader("Step by step")
     step_number = 1
     if len(steps) > 1:
-        step_number = st.slider("Step", 1, len(steps), 1, key=STEP_SLIDER_KEY)
+        step_number = ui.remembered_number(st.slider, "Step", STEP_KEY, 1, 1, len(steps), link="step")
     figure = step_figure(steps[step_number - 1])
     st.plotly_chart(figure, width="stretch", key="generate_step_chart")
     st.caption(
@@ -169,6 +172,11 @@ st.button(
 )
 if st.session_state.pop(GENERATE_REQUESTED, False):
     run_generation(ids, chosen_settings)
+elif ui.opened_with("step") and not st.session_state.get(LINK_RUN_KEY) and current_result(ids) is None:
+    # A shared link to a step ("look at step 5") writes the same text here: greedy decoding, or
+    # sampling with the link's seed, draws the same tokens for everyone.
+    st.session_state[LINK_RUN_KEY] = True
+    run_generation(ids, chosen_settings, first_step=None)
 stored = current_result(ids)
 if stored is not None:
     show_result(stored)

@@ -100,7 +100,7 @@ with st.expander("The numbers as a table"):
 
 st.subheader("All values, before and after")
 norm = ui.remembered_choice(
-    st.radio, "Which norm", list(NORM_INPUTS), NORM_KEY, format_func=NORM_LABELS.get, horizontal=True
+    st.radio, "Which norm", list(NORM_INPUTS), NORM_KEY, link="norm", format_func=NORM_LABELS.get, horizontal=True
 )
 parameters = cached_norm_parameters(model_id, layer, ui.current_model())
 untrained = bool((parameters[f"{norm}_scale"] == 1).all() and (parameters[f"{norm}_shift"] == 0).all())

@@ -93,3 +93,31 @@ def test_long_prompt_is_shown_through_a_window_on_the_124m_model():
     assert not at.exception
     glance = heatmap_values(charts(at)[4]["data"][0])
     assert glance.shape == (12 * 17 - 1, 12 * 17 - 1)  # 12 x 12 tiles of 16 cells, one blank cell between
+
+
+def test_a_link_with_layer_head_and_statistic_opens_that_view_and_the_address_follows_the_choice():
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.session_state["model_id"] = TINY
+    at.query_params.update({"layer": "1", "head": "3", "statistic": "prev_token"})
+    at.run()
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception
+    assert at.selectbox(key="attention_layer_box").value == 1
+    assert at.selectbox(key="attention_head_box").value == 3
+    assert at.selectbox(key="attention_statistic_box").value == "prev_token"
+    assert at.subheader[0].value == "Layer 1, head 3"
+
+    at.selectbox(key="attention_head_box").select(0).run()
+    assert at.query_params["head"] in ("0", ["0"])  # the address bar's link shows what the student sees
+    assert at.query_params["layer"] in ("1", ["1"])
+
+
+def test_a_link_to_a_layer_the_model_lacks_shows_its_last_layer():
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.session_state["model_id"] = TINY
+    at.query_params.update({"layer": "7", "head": "x"})
+    at.run()
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception
+    assert at.selectbox(key="attention_layer_box").value == 0  # "7" is not among 0..1: the first layer
+    assert at.selectbox(key="attention_head_box").value == 0

@@ -52,6 +52,7 @@ _EXPORTS = {
         "refusal",
     ),
     "picker": ("WANTED_KEY", "choose_model", "render_model_picker"),
+    "remembered": ("opened_with", "option_names", "put_in_link", "remembered_choice", "remembered_number"),
     "sidebar": ("init_state", "render_sidebar"),
     "state": (
         "COMPARE_LEFT_KEY",
@@ -92,8 +93,6 @@ _EXPORTS = {
         "explain",
         "figure_download",
         "labels",
-        "option_names",
-        "remembered_choice",
         "square_csv",
         "table_and_figure_downloads",
         "token_vectors_csv",

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from .remembered import remembered_choice, remembered_number
+
 MAX_NEW_TOKENS = 200  # enough to watch; keeps one student from holding the model for minutes
-TOP_K_OPTIONS = ["off", *range(1, 101)]
+MAX_TOP_K = 50_257  # GPT-2's vocabulary: a larger k keeps every token, as off does
 TOP_P_OPTIONS = ["off", *(round(0.05 * i, 2) for i in range(1, 21))]
 
 
@@ -30,56 +32,71 @@ class Settings:
 
 
 def read_controls() -> Settings:
-    mode = st.radio("Decoding", ["greedy", "sampling"], horizontal=True, key="generate_mode")
+    """The controls, refilled from plain session keys: they survive a visit to another page, and the
+    page's link carries them."""
+    mode = remembered_choice(
+        st.radio, "Decoding", ["greedy", "sampling"], "generate_mode", link="decoding", horizontal=True
+    )
     greedy = mode == "greedy"
     left, middle, right = st.columns(3)
     with left:
-        temperature = st.slider(
+        temperature = remembered_number(
+            st.slider,
             "Temperature",
+            "generate_temperature",
+            1.0,
             0.1,
             2.0,
-            1.0,
+            link="temperature",
             step=0.05,
             disabled=greedy,
-            key="generate_temperature",
             help="Divides the scores before softmax: below 1 sharpens the distribution, above 1 flattens it.",
         )
-        seed = st.number_input(
+        seed = remembered_number(
+            st.number_input,
             "Seed",
-            min_value=0,
-            max_value=2**31 - 1,
-            value=123,
+            "generate_seed",
+            123,
+            0,
+            2**31 - 1,
+            link="seed",
             step=1,
             disabled=greedy,
-            key="generate_seed",
             help="The same seed and settings draw the same tokens again.",
         )
     with middle:
-        top_k = st.select_slider(
-            "Top-k",
-            TOP_K_OPTIONS,
-            value="off",
+        top_k = remembered_number(
+            st.number_input,
+            "Top-k (0 = off)",
+            "generate_top_k",
+            0,
+            0,
+            MAX_TOP_K,
+            link="top_k",
+            step=1,
             disabled=greedy,
-            key="generate_top_k",
-            help="Keep only the k most likely tokens before drawing.",
+            help="Keep only the k most likely tokens before drawing; 0 keeps them all.",
         )
-        top_p = st.select_slider(
+        top_p = remembered_choice(
+            st.select_slider,
             "Top-p",
             TOP_P_OPTIONS,
-            value="off",
+            "generate_top_p",
+            link="top_p",
             disabled=greedy,
-            key="generate_top_p",
             help="Keep the fewest most likely tokens whose probabilities add up to p.",
         )
     with right:
-        max_new_tokens = st.number_input(
-            "New tokens", min_value=1, max_value=MAX_NEW_TOKENS, value=20, step=1, key="generate_max_new_tokens"
+        max_new_tokens = remembered_number(
+            st.number_input, "New tokens", "generate_max_new_tokens", 20, 1, MAX_NEW_TOKENS, link="tokens", step=1
         )
-        num_candidates = st.slider("Candidates shown per step", 3, 25, 10, key="generate_num_candidates")
+        num_candidates = remembered_number(
+            st.slider, "Candidates shown per step", "generate_num_candidates", 10, 3, 25, link="candidates"
+        )
     return Settings(
         greedy=greedy,
         temperature=float(temperature),
-        top_k=None if top_k == "off" else int(top_k),
+        top_k=int(top_k) or None,
         top_p=None if top_p == "off" else float(top_p),
         max_new_tokens=int(max_new_tokens),
         seed=int(seed),

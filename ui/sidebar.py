@@ -9,6 +9,7 @@ from gptcore import get_tokenizer
 from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready
 from .models import MODEL_KEY, current_choice, current_model_id
 from .picker import WANTED_KEY, choose_model, render_model_picker
+from .remembered import keep_opening_link
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
 
 MAX_LINK_PROMPT_CHARS = 2_000  # longer prompts stay out of the address: proxies reject URLs past ~8 kB
@@ -31,8 +32,10 @@ def init_state() -> None:
     """Take prompt and model from the URL (a shared link) on a session's first run, or defaults.
 
     A linked model that is not downloaded yet (or would not fit in memory) is offered in the
-    picker while the session starts on the default model.
+    picker while the session starts on the default model. The link's other parameters (layer,
+    head, generation settings, step) are kept for the pages' remembered choices.
     """
+    keep_opening_link()
     if PROMPT_KEY not in st.session_state:
         st.session_state[PROMPT_KEY] = str(st.query_params.get("prompt", DEFAULT_PROMPT))[:MAX_PROMPT_CHARS]
     if MODEL_KEY not in st.session_state:

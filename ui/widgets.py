@@ -1,4 +1,4 @@
-"""Small helpers pages draw with: axis labels, explanations, download buttons, remembered choices.
+"""Small helpers pages draw with: axis labels, explanations, download buttons.
 
 Streamlit keeps the callables a page gives it beyond the page's run: a widget's format_func for as
 long as the session lives, a download's data function until the session's next run. A function
@@ -117,35 +117,6 @@ def token_window(num_tokens: int, key: str, limit: int = MAX_HEATMAP_TOKENS) -> 
         key=key,
     )
     return slice(start, start + limit)
-
-
-def option_names(options: Sequence, name: Callable[[object], str]) -> Callable[[object], str]:
-    """A format_func for a widget that does not keep ``name`` (a page's lambda): a lookup table of its names."""
-    return {option: name(option) for option in options}.__getitem__
-
-
-def remembered_choice(widget: Callable, label: str, options: list, state_key: str, **kwargs) -> object:
-    """A selectbox, radio or select_slider whose choice lives in a plain session key.
-
-    Widget keys vanish when their page is not shown; the plain key keeps the choice across page
-    switches. A remembered choice that no longer exists (the new model has fewer layers) moves
-    to the nearest end of the options.
-    """
-    widget_key = f"{state_key}_box"
-    value = st.session_state.get(state_key, options[0])
-    if value not in options:
-        too_big = isinstance(value, int) and isinstance(options[-1], int) and value > options[-1]
-        value = options[-1] if too_big else options[0]
-    st.session_state[state_key] = value
-    st.session_state[widget_key] = value
-
-    if "format_func" in kwargs:
-        kwargs["format_func"] = option_names(options, kwargs["format_func"])
-    return widget(label, options, key=widget_key, on_change=_remember, args=(state_key, widget_key), **kwargs)
-
-
-def _remember(state_key: str, widget_key: str) -> None:
-    st.session_state[state_key] = st.session_state[widget_key]
 
 
 def clamp_index(index: int, size: int) -> int:
