@@ -53,6 +53,17 @@ def open_app_page(page: str, model_id: str | None = None, prompt: str = "Every e
     return at.switch_page(page).run()
 
 
+def open_linked_page(page: str, link: dict[str, str], model_id: str = "tiny-seed123"):
+    """A fresh AppTest session opened from a shared link with these parameters, on ``page``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.session_state["model_id"] = model_id
+    at.query_params.update(link)
+    at.run()
+    return at.switch_page(page).run()
+
+
 @pytest.fixture
 def free_memory(monkeypatch):
     """Set how much of the app's memory budget is free: ``free_memory(1_000)`` leaves 1 kB.

@@ -4,7 +4,7 @@ import base64
 import json
 
 import numpy as np
-from conftest import open_app_page
+from conftest import open_app_page, open_linked_page
 from streamlit.testing.v1 import AppTest
 
 TINY = "tiny-seed123"
@@ -96,11 +96,7 @@ def test_long_prompt_is_shown_through_a_window_on_the_124m_model():
 
 
 def test_a_link_with_layer_head_and_statistic_opens_that_view_and_the_address_follows_the_choice():
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_id"] = TINY
-    at.query_params.update({"layer": "1", "head": "3", "statistic": "prev_token"})
-    at.run()
-    at.switch_page("pages/attention.py").run()
+    at = open_linked_page("pages/attention.py", {"layer": "1", "head": "3", "statistic": "prev_token"})
     assert not at.exception
     assert at.selectbox(key="attention_layer_box").value == 1
     assert at.selectbox(key="attention_head_box").value == 3
@@ -113,11 +109,7 @@ def test_a_link_with_layer_head_and_statistic_opens_that_view_and_the_address_fo
 
 
 def test_a_link_to_a_layer_the_model_lacks_shows_its_last_layer():
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_id"] = TINY
-    at.query_params.update({"layer": "7", "head": "x"})
-    at.run()
-    at.switch_page("pages/attention.py").run()
+    at = open_linked_page("pages/attention.py", {"layer": "7", "head": "x"})
     assert not at.exception
     assert at.selectbox(key="attention_layer_box").value == 0  # "7" is not among 0..1: the first layer
     assert at.selectbox(key="attention_head_box").value == 0

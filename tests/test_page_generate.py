@@ -1,5 +1,5 @@
 import torch
-from conftest import open_app_page
+from conftest import open_app_page, open_linked_page
 from streamlit.testing.v1 import AppTest
 
 from gptcore import PRESETS, build_model, generate, get_tokenizer, token_labels
@@ -120,20 +120,8 @@ def test_generation_settings_survive_a_visit_to_another_page():
 
 
 def test_a_link_with_settings_and_a_step_opens_that_step():
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_id"] = "tiny-seed123"
-    at.session_state["prompt"] = "Every effort moves you"
-    for name, value in {
-        "decoding": "sampling",
-        "temperature": "0.7",
-        "top_k": "5",
-        "seed": "9",
-        "tokens": "6",
-        "step": "5",
-    }.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page("pages/generate.py").run()
+    link = {"decoding": "sampling", "temperature": "0.7", "top_k": "5", "seed": "9", "tokens": "6", "step": "5"}
+    at = open_linked_page("pages/generate.py", link)
     assert not at.exception
     assert at.radio(key="generate_mode_box").value == "sampling"
     assert at.slider(key="generate_temperature_box").value == 0.7
@@ -145,12 +133,9 @@ def test_a_link_with_settings_and_a_step_opens_that_step():
 
 
 def test_a_link_with_nonsense_values_falls_back_to_the_defaults():
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.session_state["model_id"] = "tiny-seed123"
-    for name, value in {"decoding": "chaos", "temperature": "hot", "top_k": "-3", "tokens": "99999"}.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page("pages/generate.py").run()
+    at = open_linked_page(
+        "pages/generate.py", {"decoding": "chaos", "temperature": "hot", "top_k": "-3", "tokens": "99999"}
+    )
     assert not at.exception
     assert at.radio(key="generate_mode_box").value == "greedy"
     assert at.slider(key="generate_temperature_box").value == 1.0
