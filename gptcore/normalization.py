@@ -91,9 +91,10 @@ def layernorm_demo(seed: int = 123) -> dict[str, np.ndarray]:
     """The book's LayerNorm warm-up (chapter 4), run live and without touching the global seed.
 
     torch.manual_seed(123); batch_example = torch.randn(2, 5); a Linear(5, 6) + ReLU layer; the
-    outputs' mean and variance (the book prints them with torch's default unbiased variance:
-    [[0.1324], [0.2170]] and [[0.0231], [0.0398]]); then the same outputs through our LayerNorm,
-    whose mean is ~0 and whose (biased, as LayerNorm uses) variance is ~1.
+    outputs' mean and variance (the book prints them with torch's default variance, which divides
+    by n - 1: [[0.1324], [0.2170]] and [[0.0231], [0.0398]]); then the same outputs through our
+    LayerNorm, whose mean is ~0 and whose variance is ~1 when divided by n, as LayerNorm divides.
+    Each variance comes both ways: "_var_unbiased" divides by n - 1, "_var_biased" by n.
     """
     with seeded(seed), torch.no_grad():
         batch_example = torch.randn(2, 5)  # (2 examples, 5 features)
@@ -104,10 +105,12 @@ def layernorm_demo(seed: int = 123) -> dict[str, np.ndarray]:
         "inputs": batch_example.numpy(),
         "outputs": out.numpy(),
         "outputs_mean": out.mean(dim=-1, keepdim=True).numpy(),  # (2, 1)
-        "outputs_var": out.var(dim=-1, keepdim=True).numpy(),  # unbiased, as the book prints it
+        "outputs_var_unbiased": out.var(dim=-1, keepdim=True).numpy(),  # as the book prints it
+        "outputs_var_biased": out.var(dim=-1, keepdim=True, unbiased=False).numpy(),
         "normalized": out_norm.numpy(),
         "normalized_mean": out_norm.mean(dim=-1, keepdim=True).numpy(),
-        "normalized_var": out_norm.var(dim=-1, keepdim=True, unbiased=False).numpy(),
+        "normalized_var_unbiased": out_norm.var(dim=-1, keepdim=True).numpy(),
+        "normalized_var_biased": out_norm.var(dim=-1, keepdim=True, unbiased=False).numpy(),  # as LayerNorm divides
     }
 
 

@@ -14,6 +14,7 @@ import ui
 from gptcore import GPTModel, Trace
 from gptcore.normalization import NORM_INPUTS, layernorm_demo, layernorm_histograms, layernorm_stats, norm_parameters
 from ui.charts.layernorm import histogram_figure, parameters_figure, stats_figure
+from ui.tables import layernorm_table
 
 LAYER_KEY = "layernorm_layer"  # plain session keys: they survive page switches, widget keys do not
 NORM_KEY = "layernorm_norm"
@@ -51,11 +52,16 @@ def small_table(array: np.ndarray, row_name: str = "example", column_name: str =
 
 
 def show_demo_values(title: str, demo: dict[str, np.ndarray], name: str, key: str) -> None:
-    """One side of the book's demo: the (2, 6) values, then each example's mean and variance."""
+    """One side of the book's demo: the (2, 6) values, then each example's mean and variance both ways."""
     st.markdown(title)
     st.dataframe(small_table(demo[name], column_name="dim ").style.format("{:.4f}"), width="stretch", key=key)
     moments = pd.DataFrame(
-        {"mean": demo[f"{name}_mean"][:, 0], "variance": demo[f"{name}_var"][:, 0]}, index=["example 0", "example 1"]
+        {
+            "mean": demo[f"{name}_mean"][:, 0],
+            "variance ÷ (n − 1)": demo[f"{name}_var_unbiased"][:, 0],
+            "variance ÷ n": demo[f"{name}_var_biased"][:, 0],
+        },
+        index=["example 0", "example 1"],
     )
     moments = moments.round(4).add(0.0)  # turns -0.0 (a rounded -1e-8) into 0.0
     st.dataframe(moments.style.format("{:.4f}"), width="stretch", key=f"{key}_stats")
@@ -79,6 +85,11 @@ labels = ui.labels(t.token_ids)
 
 layer = ui.layer_choice(t.n_layers, LAYER_KEY)
 stats = cached_stats(model_id, token_ids, layer, t)
+parameters = cached_norm_parameters(model_id, layer, ui.current_model())
+untrained = {
+    norm: bool((parameters[f"{norm}_scale"] == 1).all() and (parameters[f"{norm}_shift"] == 0).all())
+    for norm in NORM_INPUTS
+}
 
 st.subheader(f"Mean and variance of each token, layer {layer}")
 columns = st.columns(2)
@@ -87,23 +98,53 @@ for column, norm in zip(columns, NORM_INPUTS, strict=True):
         st.markdown(f"**{NORM_LABELS[norm]}**")
         figure = stats_figure(stats[stats["norm"] == norm], labels)
         st.plotly_chart(figure, width="stretch", key=f"layernorm_{norm}_stats_chart")
+after = stats["var_after"]
 st.caption(
     "One pair of bars per token: grey is the token's vector as it enters the norm, blue as it leaves. "
-    "After the norm every token has mean ≈ 0 and variance ≈ 1 (just under 1: a tiny eps is added to the "
-    "variance to avoid dividing by zero); a trained model's scale and shift move these away from 0 and 1."
+    + (
+        "After the norm every token has mean 0 and a variance a hair under 1, "
+        f"{after.min():.6f} to {after.max():.6f} here: LayerNorm divides by √(variance + eps) with "
+        "eps = 0.00001, a guard against dividing by zero, so the variance comes out as variance ÷ "
+        "(variance + eps). The bars cannot show a difference that small."
+        if all(untrained.values())
+        else "Normalising alone would give every token mean 0 and variance 1 (a hair under: eps = 0.00001 is "
+        "added before the square root); this trained model's scale and shift move the blue bars away from that."
+    )
 )
+before = stats["var_before"]
+if all(untrained.values()):
+    st.caption(
+        f"Why is the variance before the norm about {before.median():.1f}? The stream starts as the token's "
+        "embedding plus its position's embedding. An untrained model draws every number of both from a normal "
+        "distribution with variance 1 (PyTorch's nn.Embedding does), and the variances of two independent "
+        "numbers add up: 1 + 1 = 2. Every block then adds its own output to the stream, so deeper layers read "
+        "a little more."
+    )
+else:
+    st.caption(
+        f"The variance before the norm is {before.min():.3g} to {before.max():.3g} here: in a trained model "
+        "the stream grows as the blocks add to it, and the norm divides that growth out again."
+    )
 if t.num_tokens == 1:
     st.caption("With one token there is one pair of bars: LayerNorm works on each token on its own.")
 with st.expander("The numbers as a table"):
-    st.dataframe(stats, width="stretch", hide_index=True, key="layernorm_stats_table")
-    ui.csv_download(stats, f"layernorm_layer{layer}.csv", key="layernorm_csv")
+    numbers = layernorm_table(stats)
+    st.dataframe(
+        numbers,
+        width="stretch",
+        hide_index=True,
+        column_config={
+            column: st.column_config.NumberColumn(format="%.6f")
+            for column in ("mean before", "variance before", "mean after", "variance after")
+        },
+        key="layernorm_stats_table",
+    )
+    ui.csv_download(numbers, f"layernorm_layer{layer}.csv", key="layernorm_csv")
 
 st.subheader("All values, before and after")
 norm = ui.remembered_choice(
     st.radio, "Which norm", list(NORM_INPUTS), NORM_KEY, link="norm", format_func=NORM_LABELS.get, horizontal=True
 )
-parameters = cached_norm_parameters(model_id, layer, ui.current_model())
-untrained = bool((parameters[f"{norm}_scale"] == 1).all() and (parameters[f"{norm}_shift"] == 0).all())
 histograms = cached_histograms(model_id, token_ids, layer, norm, t)
 st.plotly_chart(histogram_figure(histograms), width="stretch", key="layernorm_histogram_chart")
 st.caption(
@@ -111,7 +152,7 @@ st.caption(
     "grey before the norm, blue after. "
     + (
         "The blue hump sits around 0 with a spread of about 1, because this norm's scale is still 1 and its shift 0."
-        if untrained
+        if untrained[norm]
         else "Normalising alone would put the blue values around 0 with a spread of about 1; this norm's learned "
         "scale and shift (below) stretch and move them away from that."
     )
@@ -123,7 +164,7 @@ st.caption(
     "One point per dimension: the norm's output is normalised value × scale + shift. "
     + (
         "Here they are flat lines at 1 and 0, because the model has not been trained yet."
-        if untrained
+        if untrained[norm]
         else "Training has moved them away from 1 and 0."
     )
 )
@@ -145,10 +186,24 @@ demo = cached_demo()
 left, right = st.columns(2)
 with left:
     show_demo_values("**The layer's outputs** `out`", demo, "outputs", "layernorm_demo_out")
-    st.caption("The book prints mean [[0.1324], [0.2170]] and variance [[0.0231], [0.0398]]: the same numbers.")
+    st.caption(
+        "The book prints mean [[0.1324], [0.2170]] and variance [[0.0231], [0.0398]]: the same numbers, in the "
+        "÷ (n − 1) column."
+    )
 with right:
     show_demo_values("**After LayerNorm** `out_norm`", demo, "normalized", "layernorm_demo_norm")
+    normalized_var = demo["normalized_var_biased"][:, 0]
     st.caption(
-        "Mean 0 and variance ≈ 1 in each row. The variance is a hair under 1 because of eps; the book's "
-        "variance above uses n − 1 in the divisor, LayerNorm uses n."
+        f"Mean 0 in each row, and in the ÷ n column, the one LayerNorm uses, a variance of {normalized_var[0]:.4f} "
+        f"and {normalized_var[1]:.4f}: just under 1, because these outputs vary so little (about 0.02) that "
+        "LayerNorm's eps = 0.00001 is a visible share of it."
     )
+st.markdown(
+    "**Why two variances?** A variance is the average squared distance from the mean. `torch.var` divides "
+    "the sum by n − 1 by default: that corrects for the mean being estimated from the same few numbers, "
+    "which is what a statistician wants from a sample, and it is what the book prints for `out`. LayerNorm "
+    "divides by n (`unbiased=False` in the book's LayerNorm class): it only rescales these exact numbers. "
+    "With n = 6 the two differ by a factor 6/5, so a normalised row has variance about 1 ÷ n and about 1.2 "
+    "÷ (n − 1). "
+    "With GPT-2's 768 dimensions they differ by 0.13%."
+)

@@ -208,10 +208,12 @@ def test_layernorm_demo_reproduces_the_book_without_touching_the_global_seed():
     demo = layernorm_demo()
     assert torch.rand(1).item() == expected_next.item()
     np.testing.assert_allclose(demo["outputs_mean"], [[0.1324], [0.2170]], atol=5e-5)
-    np.testing.assert_allclose(demo["outputs_var"], [[0.0231], [0.0398]], atol=5e-5)
+    np.testing.assert_allclose(demo["outputs_var_unbiased"], [[0.0231], [0.0398]], atol=5e-5)
+    np.testing.assert_allclose(demo["outputs_var_biased"], demo["outputs_var_unbiased"] * 5 / 6, rtol=1e-5)
     assert demo["outputs"].shape == (2, 6) and demo["inputs"].shape == (2, 5)
     np.testing.assert_allclose(demo["normalized_mean"], 0, atol=1e-6)
-    np.testing.assert_allclose(demo["normalized_var"], 1, atol=1e-3)
+    np.testing.assert_allclose(demo["normalized_var_biased"], 1, atol=1e-3)
+    np.testing.assert_allclose(demo["normalized_var_unbiased"], 6 / 5, atol=1e-3)  # n / (n - 1) with n = 6
 
 
 # --- Feed-forward and GELU ---------------------------------------------------------------------

@@ -132,6 +132,28 @@ def last_position_lens_frame(ids: np.ndarray, probs: np.ndarray) -> pd.DataFrame
     )
 
 
+LAYERNORM_COLUMNS = {
+    "norm": "norm",
+    "position": "position",
+    "token": "token",
+    "mean_before": "mean before",
+    "var_before": "variance before",
+    "mean_after": "mean after",
+    "var_after": "variance after",
+}
+
+
+def layernorm_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """gptcore's LayerNorm statistics under readable headers, rounded to one number of decimals.
+
+    Six decimals show what four hide: a variance after the norm of 0.999995, not 1.
+    """
+    table = stats[list(LAYERNORM_COLUMNS)].rename(columns=LAYERNORM_COLUMNS)
+    numbers = ["mean before", "variance before", "mean after", "variance after"]
+    table[numbers] = table[numbers].astype(np.float64).round(6) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return table
+
+
 def next_token_frame(trace: Trace, k: int = 10) -> pd.DataFrame:
     """The k most likely next tokens after the prompt's last token: rank, token, token id, probability."""
     ids, probs = top_k(trace.probabilities(-1), k)
