@@ -37,6 +37,20 @@ class GradientReport:
     param_grad_norm: np.ndarray  # (L,) L2 norm of the gradient of all of a block's parameters
     resid_grad_norm: np.ndarray  # (L, T) L2 norm of the gradient of the stream entering the block, per token
     embedding_grad_norm: float  # L2 norm of the gradient of tok_emb and pos_emb together
+    resid_std: np.ndarray  # (L,) standard deviation of each token's stream entering the block, averaged over tokens
+
+    def stream_gradient(self) -> np.ndarray:
+        """(L,) L2 norm of the gradient of the whole stream (every token) entering each block."""
+        return np.sqrt((self.resid_grad_norm.astype(np.float64) ** 2).sum(axis=1))  # (L, T) -> (L,)
+
+    def stream_gradient_relative(self) -> np.ndarray:
+        """(L,) the stream's gradient at each block as a multiple of the one at the last block.
+
+        With shortcuts, the gradient reaching the last block's input is passed back unchanged to
+        every earlier block (each block adds its own part), so these stay near 1.
+        """
+        gradient = self.stream_gradient()
+        return gradient / gradient[-1] if gradient[-1] > 0 else np.full_like(gradient, np.nan)
 
 
 def gradient_norms(
@@ -79,6 +93,7 @@ def gradient_norms(
         param_grad_norm=np.array(param_norms),
         resid_grad_norm=torch.stack([g[0].norm(dim=-1) for g in resid_grads]).cpu().numpy(),
         embedding_grad_norm=norm(param_grads),
+        resid_std=np.array([float(stream[0].detach().std(dim=-1).mean()) for stream in resid]),
     )
 
 

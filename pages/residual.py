@@ -149,10 +149,11 @@ def show_gradients(token_ids: tuple[int, ...]) -> None:
     st.subheader("Gradients with and without shortcut connections")
     st.markdown(
         "Training nudges every weight against the gradient of the loss: how wrong the model was about each "
-        "next token of your prompt. The gradient flows backwards from the output to the first block. When it "
-        "passes through many layers it can shrink at each one until the early layers hardly learn at all: "
-        "that is the **vanishing gradient** problem. Shortcut connections (adding a block's input to its "
-        "output) give the gradient a direct path back."
+        "next token of your prompt. The gradient flows backwards from the output to the first block. In a deep "
+        "network it can shrink at every layer it passes until the early layers hardly learn: the **vanishing "
+        "gradient** problem of the book's section 4.4. A shortcut adds a block's input to its output, so "
+        "whatever gradient reaches a block's output also reaches its input, unchanged. Here your prompt runs "
+        "through this GPT twice, with its shortcuts on and off."
     )
     if len(token_ids) < 2:
         st.info(
@@ -168,21 +169,23 @@ def show_gradients(token_ids: tuple[int, ...]) -> None:
     for column, (setting, loss) in zip(metric_columns, losses.items(), strict=True):
         column.metric(f"Loss, {setting}", f"{loss:.3f}")
 
+    last = int(frame["block"].max())
+    resid_figure = log_line(frame, RELATIVE, "Gradient reaching the stream, ÷ the last block's")
     params_figure = log_line(frame, "parameter gradient norm", "Gradient of each block's weights")
-    resid_figure = log_line(frame, "residual gradient norm", "Gradient of the stream entering each block")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(params_figure, width="stretch", key="residual_param_grads")
-        st.caption("Size (L2 norm) of the gradient of all weights in each block; the y axis is logarithmic.")
-        ui.figure_download(params_figure, "parameter_gradients.html", key="residual_param_grads_html")
-    with right:
         st.plotly_chart(resid_figure, width="stretch", key="residual_stream_grads")
-        st.caption("Gradient of the residual stream entering each block, per token, summed over the tokens.")
+        st.caption(
+            "The size (L2 norm) of the loss's gradient with respect to the stream entering each block, all tokens "
+            f"together, as a multiple of the one entering block {last}. Block 0 is nearest the input: its gradient "
+            "has travelled furthest. The y axis is logarithmic."
+        )
         ui.figure_download(resid_figure, "residual_gradients.html", key="residual_stream_grads_html")
-    st.caption(
-        "Block 0 is nearest the input, so its gradient has travelled furthest. This GPT normalises the stream "
-        "before each sublayer, which keeps gradients from fading as fast as in the toy network below."
-    )
+    with right:
+        st.plotly_chart(params_figure, width="stretch", key="residual_param_grads")
+        st.caption("The size (L2 norm) of the gradient of all of each block's weights; the y axis is logarithmic.")
+        ui.figure_download(params_figure, "parameter_gradients.html", key="residual_param_grads_html")
+    st.markdown(what_the_gradients_show(frame, last))
     if len(gradient_tokens) < len(token_ids):
         st.caption(
             f"These gradients come from the first {len(gradient_tokens)} of the prompt's {len(token_ids)} tokens: "
@@ -190,6 +193,38 @@ def show_gradients(token_ids: tuple[int, ...]) -> None:
             "stays the same."
         )
     ui.csv_download(frame, "gradient_norms.csv")
+
+
+RELATIVE = "stream gradient ÷ last block's"
+
+
+def what_the_gradients_show(frame: pd.DataFrame, last: int) -> str:
+    """The charts in words, with this prompt's numbers: what shrinks, and why the weights' gradients do not."""
+    on, off = (frame[frame["setting"] == setting].set_index("block") for setting in ("shortcuts on", "shortcuts off"))
+    weights_ratio = float((off["parameter gradient norm"] / on["parameter gradient norm"]).median())
+    inner = slice(1, None)  # the stream entering block 0 is the embeddings in both settings
+    return (
+        f"**What the charts show.** With shortcuts on, the gradient reaching block 0's stream is "
+        f"{on.loc[0, RELATIVE]:.2f} × the one reaching block {last}'s: the shortcuts carry it back undiminished. "
+        f"With shortcuts off it is {off.loc[0, RELATIVE]:.2f} ×, and between the first and last block it moves "
+        f"from {off[RELATIVE].min():.2f} × to {off[RELATIVE].max():.2f} ×: every block's own slope multiplies it "
+        "on the way back.\n\n"
+        "**Why the weights' gradients do not shrink here**, as the book's five-layer experiment below would "
+        f"lead you to expect (they are {weights_ratio:.2g} × as large without shortcuts, block for block): this GPT "
+        "normalises the stream at the start of every sublayer (LayerNorm, *pre-norm*). LayerNorm divides its "
+        "input by the input's standard deviation, so on the way back it multiplies the gradient by one over that "
+        "deviation. Without shortcuts each block reads only the previous block's output, which is small: the "
+        f"stream entering blocks 1 to {last} has a standard deviation of about "
+        f"{off['stream standard deviation'].iloc[inner].median():.2f} instead of "
+        f"{on['stream standard deviation'].iloc[inner].median():.2f}, so every LayerNorm scales the gradient "
+        "up again. The book's toy network has no normalisation, so nothing undoes the shrinking there. "
+        "What shortcuts do for this GPT is keep the *stream's* gradient steady from block to block, so that "
+        "every block learns from the same signal.\n\n"
+        f"**The two losses** ({on['loss'].iloc[0]:.3f} and {off['loss'].iloc[0]:.3f}) say how wrong each setting "
+        "is about the prompt's next tokens. Guessing all 50,257 tokens equally scores ln 50,257 ≈ 10.82. An "
+        "untrained model is about that clueless either way, so for it the gap between the two losses says "
+        "nothing about shortcuts; pick a trained model to see how much it has come to rely on them."
+    )
 
 
 def show_toy_experiment() -> None:

@@ -73,10 +73,20 @@ def test_without_shortcuts_the_gradient_reaching_the_first_block_shrinks(book_mo
     ids = tokenizer.encode("Every effort moves you toward finding the answer")
     with_shortcuts = gradient_norms(book_model, ids, use_shortcut=True)
     without = gradient_norms(book_model, ids, use_shortcut=False)
-    resid_on = np.linalg.norm(with_shortcuts.resid_grad_norm, axis=1)  # (L,) over all tokens
-    resid_off = np.linalg.norm(without.resid_grad_norm, axis=1)
-    assert resid_on[0] / resid_on[-1] > 1.0  # with shortcuts the first block gets the most
-    assert resid_off[0] / resid_off[-1] < 0.5 * resid_on[0] / resid_on[-1]
+    resid_on = with_shortcuts.stream_gradient_relative()
+    resid_off = without.stream_gradient_relative()
+    expected = np.linalg.norm(with_shortcuts.resid_grad_norm, axis=1) / resid_on_last(with_shortcuts)
+    np.testing.assert_allclose(resid_on, expected, rtol=1e-5)
+    assert resid_on[0] > 1.0  # with shortcuts the first block gets the most
+    assert resid_off[0] < 0.5 * resid_on[0]
+    # Why the weights' gradients do not vanish: without shortcuts the stream entering blocks 1..11 is
+    # one sublayer's small output, and each LayerNorm divides by that small deviation on the way back.
+    assert (without.resid_std[1:] < 0.5 * with_shortcuts.resid_std[1:]).all()
+    assert (without.param_grad_norm > with_shortcuts.param_grad_norm).all()
+
+
+def resid_on_last(report: GradientReport) -> float:
+    return float(np.linalg.norm(report.resid_grad_norm[-1]))
 
 
 def test_a_single_token_has_no_loss(tiny_model):
@@ -89,16 +99,19 @@ def _report(use_shortcut: bool, scale: float) -> GradientReport:
         use_shortcut=use_shortcut,
         loss=2.5 * scale,
         param_grad_norm=np.array([1.0, 2.0]) * scale,
-        resid_grad_norm=np.array([[0.1, 0.2, 0.3], [1.0, 1.0, 1.0]]) * scale,  # (L=2, T=3)
+        resid_grad_norm=np.array([[0.3, 0.4, 0.0], [1.0, 2.0, 2.0]]) * scale,  # (L=2, T=3)
         embedding_grad_norm=0.5,
+        resid_std=np.array([1.4, 1.5]),
     )
 
 
-def test_gradient_frame_sums_token_norms_per_block():
+def test_gradient_frame_takes_the_norm_over_all_tokens_and_relative_to_the_last_block():
     frame = shortcut_gradient_frame(_report(True, 1.0), _report(False, 10.0))
     assert frame["setting"].tolist() == ["shortcuts on"] * 2 + ["shortcuts off"] * 2
     assert frame["block"].tolist() == [0, 1, 0, 1]
-    np.testing.assert_allclose(frame["residual gradient norm"], [0.6, 3.0, 6.0, 30.0])
+    np.testing.assert_allclose(frame["stream gradient norm"], [0.5, 3.0, 5.0, 30.0])  # sqrt(0.09 + 0.16), sqrt(9)
+    np.testing.assert_allclose(frame["stream gradient ÷ last block's"], [0.5 / 3, 1.0, 0.5 / 3, 1.0])
+    np.testing.assert_allclose(frame["stream standard deviation"], [1.4, 1.5, 1.4, 1.5])
     np.testing.assert_allclose(frame["parameter gradient norm"], [1.0, 2.0, 10.0, 20.0])
     assert frame["loss"].tolist() == [2.5, 2.5, 25.0, 25.0]
 

@@ -23,7 +23,7 @@ def heatmap_values(trace: dict) -> np.ndarray:
     z = trace["z"]
     if isinstance(z, dict):
         values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
-        return values.reshape([int(n) for n in str(z["shape"]).split(",")])
+        return values.reshape([int(n) for n in str(z["shape"]).split(",")]) if "shape" in z else values
     return np.array(z, dtype=float)
 
 

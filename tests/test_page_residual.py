@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import streamlit as st
 from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
@@ -26,6 +27,17 @@ def test_tiny_model_shows_norms_lens_gradients_and_the_toy_experiment():
     assert toy_table.value.shape == (5, 2)
     assert toy_table.value.loc[1, "shortcuts off"] < toy_table.value.loc[1, "shortcuts on"]  # the book's point
     assert [m.label for m in at.metric] == ["Loss, shortcuts on", "Loss, shortcuts off"]
+
+    # The stream's gradient relative to the last block is drawn, and the text says what it shows and why
+    # the weights' gradients are larger without shortcuts, with this prompt's numbers.
+    relative = json.loads(at.get("plotly_chart")[3].proto.spec)["data"]
+    assert [line["name"] for line in relative] == ["shortcuts on", "shortcuts off"]
+    on = heatmap_values({"z": relative[0]["y"]})
+    assert all(heatmap_values({"z": line["y"]})[-1] == pytest.approx(1.0) for line in relative)  # the unit
+    explanation = next(m.value for m in at.markdown if m.value.startswith("**What the charts show.**"))
+    assert f"{on[0]:.2f} × the one reaching block 1's" in explanation
+    assert "LayerNorm divides its input by the input's standard deviation" in explanation
+    assert not any("summed over the tokens" in caption.value for caption in at.caption)
 
     position = at.selectbox(key="residual_lens_position")
     assert position.value == 3  # the last token by default

@@ -62,20 +62,29 @@ def candidates_frame(step: Step) -> pd.DataFrame:
 def shortcut_gradient_frame(with_shortcut: GradientReport, without_shortcut: GradientReport) -> pd.DataFrame:
     """Per-block gradient norms for shortcuts on and off, one row per (block, setting).
 
-    The residual gradient is each token's gradient norm for the stream entering the block,
-    summed over the tokens.
+    The stream's gradient is the L2 norm of the gradient of the whole (T, emb_dim) stream entering
+    the block, and the same as a multiple of the last block's.
     """
     rows = []
     for report in (with_shortcut, without_shortcut):
         setting = "shortcuts on" if report.use_shortcut else "shortcuts off"
-        resid_summed = report.resid_grad_norm.sum(axis=1)  # (L, T) -> (L,)
-        for block, (param_norm, resid_norm) in enumerate(zip(report.param_grad_norm, resid_summed, strict=True)):
+        for block, (param_norm, stream_norm, relative, spread) in enumerate(
+            zip(
+                report.param_grad_norm,
+                report.stream_gradient(),
+                report.stream_gradient_relative(),
+                report.resid_std,
+                strict=True,
+            )
+        ):
             rows.append(
                 {
                     "block": block,
                     "setting": setting,
                     "parameter gradient norm": float(param_norm),
-                    "residual gradient norm": float(resid_norm),
+                    "stream gradient norm": float(stream_norm),
+                    "stream gradient ÷ last block's": float(relative),
+                    "stream standard deviation": float(spread),
                     "loss": report.loss,
                 }
             )
