@@ -32,7 +32,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,13 +42,13 @@ import torch
 from torch import nn
 
 from .checkpoints import SUFFIX, save_checkpoint
-from .config import GPTConfig
 from .generation import generate
 from .gradients import parameter_gradient_norms
-from .model import GPTModel, build_model, empty_model
+from .model import GPTModel, empty_model
 from .seeding import DROPOUT, derived_seed, swap_dropout
 from .tokenizer import get_tokenizer
 from .training_data import EpochOrder, TokenWindows, TrainingDataError, split_tokens
+from .training_presets import TRAINING_PRESETS, new_training_model
 from .training_state import is_resumable, load_training_state, save_training_state, training_state_path
 
 __all__ = [
@@ -64,45 +64,6 @@ __all__ = [
     "train",
     "training_state_path",
 ]
-
-
-def _preset(n_layers: int, emb_dim: int, n_heads: int, context_length: int) -> tuple[str, GPTConfig]:
-    name = f"{n_layers} layers · {emb_dim} dims · context {context_length}"
-    # GPT-2's vocabulary so the app's tokenizer works; dropout as in the book's training config.
-    cfg = GPTConfig(
-        vocab_size=50257,
-        context_length=context_length,
-        emb_dim=emb_dim,
-        n_heads=n_heads,
-        n_layers=n_layers,
-        drop_rate=0.1,
-        qkv_bias=False,
-    )
-    return name, cfg
-
-
-# Small enough to train on a CPU in minutes; the first is the default.
-TRAINING_PRESETS: dict[str, GPTConfig] = dict(
-    [
-        _preset(n_layers=2, emb_dim=128, n_heads=4, context_length=128),
-        _preset(n_layers=2, emb_dim=64, n_heads=4, context_length=64),
-        _preset(n_layers=4, emb_dim=256, n_heads=4, context_length=128),
-        _preset(n_layers=6, emb_dim=384, n_heads=6, context_length=256),
-    ]
-)
-
-
-def new_training_model(preset_name_or_config: str | GPTConfig | Mapping[str, Any], seed: int = 123) -> GPTModel:
-    """A freshly initialised model (eval mode) from a TRAINING_PRESETS name or any config."""
-    if isinstance(preset_name_or_config, str):
-        if preset_name_or_config not in TRAINING_PRESETS:
-            raise ValueError(
-                f"unknown training preset {preset_name_or_config!r}; choose one of {list(TRAINING_PRESETS)}"
-            )
-        cfg = TRAINING_PRESETS[preset_name_or_config]
-    else:
-        cfg = GPTConfig.coerce(preset_name_or_config)
-    return build_model(cfg, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -182,6 +143,8 @@ class TrainingResult:
     evaluations: list[EvalReport]  # this call's evaluations
     best_val_loss: float  # lowest validation loss estimated (across a resume too); inf if never evaluated
     checkpoint: Path | None  # the last checkpoint written
+    best_checkpoint: Path | None = None  # the weights at this call's lowest validation loss after step 0
+    best_step: int | None = None  # the step they are from
 
 
 # Loss, as the book's calc_loss_batch.
@@ -264,6 +227,7 @@ def train(
     checkpoint_path: str | Path | None = None,
     resume_from: str | Path | None = None,
     step_guard: Callable[[], AbstractContextManager[Any]] | None = None,
+    best_checkpoint_path: str | Path | None = None,
 ) -> TrainingResult:
     """Train a copy of ``model`` on ``text``; ``model`` itself is never changed.
 
@@ -275,6 +239,8 @@ def train(
     ``model`` then only fixes the config, and the steps continue from the checkpoint's step up to
     ``settings.max_steps``, identical to those of a run never interrupted (same text and settings).
     Every optimizer step, and every evaluation batch, runs inside ``with step_guard():``.
+    ``best_checkpoint_path`` gets the weights (no optimizer state) whenever an evaluation after
+    step 0 beats every validation loss before it: the model from before it began to memorise.
     """
     if not isinstance(model, GPTModel):
         raise ValueError(f"train needs a GPTModel, got {type(model).__name__}")
@@ -309,10 +275,12 @@ def train(
     evaluations: list[EvalReport] = []
     last_checkpoint: Path | None = None
     checkpointed_at: int | None = None
+    best_checkpoint: Path | None = None
+    best_step: int | None = None
     training_seconds, run_tokens = 0.0, 0
 
     def evaluate(step: int) -> None:
-        nonlocal best_val_loss
+        nonlocal best_val_loss, best_checkpoint, best_step
         trained.eval()
         train_loss = _estimate_loss(trained, train_windows, train_eval_windows, settings.batch_size, guard, stop)
         val_loss = _estimate_loss(trained, val_windows, val_eval_windows, settings.batch_size, guard, stop)
@@ -320,6 +288,10 @@ def train(
             trained.train()
             return
         report = EvalReport(step, tokens_seen, train_loss, val_loss, _sample_text(trained, settings, guard))
+        if val_loss < best_val_loss and step > 0 and best_checkpoint_path is not None:
+            source = f"the lowest validation loss ({val_loss:.3f}) of a run, at step {step}"
+            best_checkpoint = save_checkpoint(trained, best_checkpoint_path, source=source, training_steps=step)
+            best_step = step
         trained.train()
         best_val_loss = min(best_val_loss, val_loss)
         evaluations.append(report)
@@ -399,4 +371,6 @@ def train(
         evaluations=evaluations,
         best_val_loss=best_val_loss,
         checkpoint=last_checkpoint,
+        best_checkpoint=best_checkpoint,
+        best_step=best_step,
     )

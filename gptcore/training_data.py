@@ -88,6 +88,17 @@ def split_tokens(text: str, window: int, val_fraction: float, vocab_size: int) -
     return TokenWindows(tokens[:split], window), TokenWindows(tokens[split:], window)
 
 
+def longest_window(n_tokens: int, window: int, val_fraction: float, shortest: int = 16) -> int | None:
+    """The longest training window, at most ``window`` and at least ``shortest``, that n_tokens can split into.
+
+    None when even the shortest is too long: the text needs more tokens (see tokens_needed).
+    """
+    for candidate in range(window, shortest - 1, -1):
+        if tokens_needed(candidate, val_fraction) <= n_tokens:
+            return candidate
+    return None
+
+
 def tokens_needed(window: int, val_fraction: float) -> int:
     """The fewest tokens whose split leaves window + 1 tokens on each side."""
     total = 2 * (window + 1)

@@ -12,9 +12,9 @@ import ui
 from gptcore import get_tokenizer, size_report
 from gptcore.training import TRAINING_PRESETS, TrainingSettings
 from ui.run_names import preset_description
-from ui.run_view import draw_run, live_view
-from ui.training import FINE_TUNE_CONTEXT, format_duration
-from ui.uploads import read_text
+from ui.run_view import finished_view, live_view
+from ui.training import FINE_TUNE_CONTEXT
+from ui.uploads import VAL_FRACTION, fit_window, read_text, too_short_message
 
 SOURCE_KEY = "train_source"
 PRESET_KEY = "train_preset"
@@ -22,7 +22,6 @@ STEPS_KEY = "train_steps"
 LEARNING_RATE_KEY = "train_learning_rate"
 BATCH_KEY = "train_batch_size"
 START_REQUESTED = "train_start_requested"  # set by the Start button's callback
-COMPARE_REQUESTED = "train_compare_requested"  # set by the Compare button's callback
 
 SOURCES = {"new": "A new, untrained model", "sidebar": "The model chosen in the sidebar (fine-tune a copy)"}
 DEFAULT_PRESET = "2 layers · 64 dims · context 64"  # the quickest: a default run takes a minute or two on 2 cores
@@ -48,55 +47,6 @@ def setting_slider(label: str, options: list, state_key: str, default: object, h
     return ui.remembered_choice(st.select_slider, label, options, state_key, help=help, **kwargs)
 
 
-def explore(model_id: str) -> None:
-    ui.refresh_checkpoints()
-    ui.choose_model(model_id)
-
-
-def compare_requested(run: ui.TrainingRun) -> None:
-    ui.compare_before_and_after(run)
-    st.session_state[COMPARE_REQUESTED] = True
-
-
-def show_finished(run: ui.TrainingRun) -> None:
-    took = format_duration(run.elapsed_seconds())
-    trained = ui.find_choice(run.checkpoint_id) if run.checkpoint_id else None
-    if run.state == "failed":
-        st.error(run.error)
-    elif run.checkpoint_id is None:
-        st.info("Training stopped before its first step, so there is no trained model to save.")
-    else:
-        what = "Finished" if run.state == "done" else "Stopped"
-        st.success(
-            f"{what} after {run.steps_done:,} steps ({took}). The trained model is saved as "
-            f"{run.checkpoint_id.removeprefix(ui.CHECKPOINT_PREFIX)} and is in the sidebar's Model list."
-        )
-        buttons = st.columns(2)
-        with buttons[0]:
-            in_use = ui.current_model_id() == run.checkpoint_id
-            st.button(
-                "Now exploring this model" if in_use else "Explore this model",
-                key="train_explore_button",
-                type="primary",
-                on_click=explore,
-                args=(run.checkpoint_id,),
-                disabled=in_use or trained is None,
-                help="Makes it the sidebar's model, so every page shows what it learned.",
-            )
-        with buttons[1]:
-            st.button(
-                "Compare before and after",
-                key="train_compare_button",
-                on_click=compare_requested,
-                args=(run,),
-                help="Opens the Compare page with the untrained starting point beside the trained model.",
-            )
-        if st.session_state.pop(COMPARE_REQUESTED, False):
-            st.switch_page("pages/compare.py")
-    if run.steps():
-        draw_run(run)
-
-
 def start(text: str, settings: TrainingSettings, source: str, preset: str) -> None:
     registry = ui.training_registry()
     try:
@@ -118,104 +68,6 @@ def start(text: str, settings: TrainingSettings, source: str, preset: str) -> No
     st.rerun()
 
 
-def setup() -> None:
-    st.subheader("1. A text to learn from")
-    text, problem = read_text()
-    if problem:
-        st.error(problem)
-    elif text:
-        n_tokens = len(get_tokenizer().encode(text))
-        st.caption(f"{len(text):,} characters, {n_tokens:,} tokens. The last 10% is kept aside to measure progress.")
-
-    st.subheader("2. A model")
-    with_default(SOURCE_KEY, "new")
-    source = ui.remembered_choice(st.radio, "Start from", list(SOURCES), SOURCE_KEY, format_func=SOURCES.get)
-    with_default(PRESET_KEY, DEFAULT_PRESET if DEFAULT_PRESET in TRAINING_PRESETS else next(iter(TRAINING_PRESETS)))
-    preset = ui.remembered_choice(
-        st.selectbox,
-        "Size of the new model",
-        list(TRAINING_PRESETS),
-        PRESET_KEY,
-        format_func=preset_description,
-        disabled=source != "new",
-    )
-    if source == "new":
-        cfg, name = TRAINING_PRESETS[preset], f"a new model ({preset})"
-        st.caption("Its weights start random (seed 123), so it starts by writing gibberish.")
-    else:
-        choice = ui.current_choice()
-        cfg, name = ui.current_model().cfg, choice.short_name
-        st.caption(
-            f"Trains a copy of {choice.label} on your text, {min(cfg.context_length, FINE_TUNE_CONTEXT)} tokens at "
-            "a time. The original stays as it is for everyone else."
-        )
-        if size_report(cfg).parameters > SLOW_PARAMETERS:
-            st.warning(
-                f"{choice.short_name} is big for this server's processor: each step may take several seconds. "
-                "Try 25 or 50 steps first, or start from a new model."
-            )
-
-    st.subheader("3. How long and how fast")
-    columns = st.columns(3)
-    with columns[0]:
-        steps = setting_slider(
-            "Steps", STEP_OPTIONS, STEPS_KEY, DEFAULT_STEPS, "Each step reads one batch and nudges every weight."
-        )
-    with columns[1]:
-        learning_rate = setting_slider(
-            "Learning rate",
-            LEARNING_RATES,
-            LEARNING_RATE_KEY,
-            DEFAULT_LEARNING_RATE,
-            "How big each nudge is. Too small learns slowly; too big makes the loss jump around.",
-            format_func=lambda rate: f"{rate:g}",
-        )
-    with columns[2]:
-        batch_size = setting_slider(
-            "Batch size",
-            BATCH_SIZES,
-            BATCH_KEY,
-            DEFAULT_BATCH_SIZE,
-            "Text windows read per step: more gives a steadier step, but each step takes longer.",
-        )
-    window = cfg.context_length if source == "new" else min(cfg.context_length, FINE_TUNE_CONTEXT)
-    st.caption(f"Each step reads {batch_size} windows of {window} tokens: {batch_size * window:,} tokens.")
-
-    prompt = ui.current_prompt().strip()
-    settings = TrainingSettings(
-        max_steps=int(steps),
-        batch_size=int(batch_size),
-        context_length=None if source == "new" else window,
-        learning_rate=float(learning_rate),
-        eval_every=max(1, int(steps) // EVALUATIONS_PER_RUN),
-        eval_batches=4,
-        sample_prompt=prompt if 0 < len(prompt) <= MAX_SAMPLE_PROMPT_CHARS else ui.DEFAULT_PROMPT,
-        sample_tokens=SAMPLE_TOKENS,
-    )
-    registry = ui.training_registry()
-    refused = ui.training_refusal(cfg, int(batch_size), window, name)
-    full = registry.full_message()
-    if refused:
-        st.error(refused)
-    if full:
-        st.warning(full)
-    if not text and not problem:
-        st.info("Paste a text or upload a .txt file to start.")
-    st.caption(f"Samples along the way continue the sidebar's prompt: *{settings.sample_prompt[:80]}*.")
-    # The click is kept in a plain session key by a callback, as on the Generate page: st.button's own
-    # return value lasts one script run only.
-    st.button(
-        "Start training",
-        key="train_start_button",
-        type="primary",
-        disabled=bool(problem or not text or refused or full),
-        on_click=st.session_state.update,
-        args=({START_REQUESTED: True},),
-    )
-    if st.session_state.pop(START_REQUESTED, False) and text and not (problem or refused):
-        start(text, settings, source, preset)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -235,7 +87,113 @@ if current is not None and current.running:
     st.stop()
 if current is not None:
     st.subheader("Your last run")
-    show_finished(current)
+    finished_view(current)
     st.divider()
     st.subheader("Train again")
-setup()
+
+st.subheader("1. A text to learn from")
+text, problem = read_text()
+n_tokens = len(get_tokenizer().encode(text)) if text else 0
+if problem:
+    st.error(problem)
+elif text:
+    st.caption(f"{len(text):,} characters, {n_tokens:,} tokens. The last 10% is kept aside to measure progress.")
+
+st.subheader("2. A model")
+with_default(SOURCE_KEY, "new")
+source = ui.remembered_choice(st.radio, "Start from", list(SOURCES), SOURCE_KEY, format_func=SOURCES.get)
+with_default(PRESET_KEY, DEFAULT_PRESET if DEFAULT_PRESET in TRAINING_PRESETS else next(iter(TRAINING_PRESETS)))
+preset = ui.remembered_choice(
+    st.selectbox,
+    "Size of the new model",
+    list(TRAINING_PRESETS),
+    PRESET_KEY,
+    format_func=preset_description,
+    disabled=source != "new",
+)
+if source == "new":
+    cfg, name = TRAINING_PRESETS[preset], f"a new model ({preset})"
+    st.caption("Its weights start random (seed 123), so it starts by writing gibberish.")
+else:
+    choice = ui.current_choice()
+    cfg, name = ui.current_model().cfg, choice.short_name
+    st.caption(
+        f"Trains a copy of {choice.label} on your text, {min(cfg.context_length, FINE_TUNE_CONTEXT)} tokens at "
+        "a time. The original stays as it is for everyone else."
+    )
+    if size_report(cfg).parameters > SLOW_PARAMETERS:
+        st.warning(
+            f"{choice.short_name} is big for this server's processor: each step may take several seconds. "
+            "Try 25 or 50 steps first, or start from a new model."
+        )
+
+st.subheader("3. How long and how fast")
+columns = st.columns(3)
+with columns[0]:
+    steps = setting_slider(
+        "Steps", STEP_OPTIONS, STEPS_KEY, DEFAULT_STEPS, "Each step reads one batch and nudges every weight."
+    )
+with columns[1]:
+    learning_rate = setting_slider(
+        "Learning rate",
+        LEARNING_RATES,
+        LEARNING_RATE_KEY,
+        DEFAULT_LEARNING_RATE,
+        "How big each nudge is. Too small learns slowly; too big makes the loss jump around.",
+        format_func=lambda rate: f"{rate:g}",
+    )
+with columns[2]:
+    batch_size = setting_slider(
+        "Batch size",
+        BATCH_SIZES,
+        BATCH_KEY,
+        DEFAULT_BATCH_SIZE,
+        "Text windows read per step: more gives a steadier step, but each step takes longer.",
+    )
+full_window = cfg.context_length if source == "new" else min(cfg.context_length, FINE_TUNE_CONTEXT)
+# A short text is read in shorter windows rather than refused; only a text too short for any gets a message.
+window = fit_window(n_tokens, full_window) if text else full_window
+too_short = bool(text) and window is None
+window = window or full_window
+st.caption(f"Each step reads {batch_size} windows of {window} tokens: {batch_size * window:,} tokens.")
+if text and not too_short and window < full_window:
+    st.caption(
+        f"Your text is short, so the model reads {window}-token windows instead of {full_window}: that leaves "
+        "enough windows to learn from and to check itself on. A longer text gives it longer windows."
+    )
+
+prompt = ui.current_prompt().strip()
+settings = TrainingSettings(
+    max_steps=int(steps),
+    batch_size=int(batch_size),
+    context_length=None if source == "new" and window == cfg.context_length else window,
+    learning_rate=float(learning_rate),
+    val_fraction=VAL_FRACTION,
+    eval_every=max(1, int(steps) // EVALUATIONS_PER_RUN),
+    eval_batches=4,
+    sample_prompt=prompt if 0 < len(prompt) <= MAX_SAMPLE_PROMPT_CHARS else ui.DEFAULT_PROMPT,
+    sample_tokens=SAMPLE_TOKENS,
+)
+refused = ui.training_refusal(cfg, int(batch_size), window, name)
+full = ui.training_registry().full_message()
+if too_short:
+    st.error(too_short_message(n_tokens, len(text)))
+if refused:
+    st.error(refused)
+if full:
+    st.warning(full)
+if not text and not problem:
+    st.info("Paste a text or upload a .txt file to start.")
+st.caption(f"Samples along the way continue the sidebar's prompt: *{settings.sample_prompt[:80]}*.")
+# The click is kept in a plain session key by a callback, as on the Generate page: st.button's own
+# return value lasts one script run only.
+st.button(
+    "Start training",
+    key="train_start_button",
+    type="primary",
+    disabled=bool(problem or not text or too_short or refused or full),
+    on_click=st.session_state.update,
+    args=({START_REQUESTED: True},),
+)
+if st.session_state.pop(START_REQUESTED, False) and text and not (problem or too_short or refused):
+    start(text, settings, source, preset)

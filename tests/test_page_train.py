@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 
 from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
+from test_training import MEMORISER, MEMORISING_RUN, random_words
 from test_training_ui import TEST_PRESET, TEXT, BlockingTrainer, training_setup, wait_until_over  # noqa: F401
 
 import ui
+from gptcore import get_tokenizer
+from gptcore.checkpoints import read_checkpoint_info
+from gptcore.memorisation import find_memorising
+from gptcore.training import TRAINING_PRESETS
+from gptcore.training_data import longest_window, tokens_needed
 from ui import training
+from ui.uploads import SHORTEST_WINDOW, VAL_FRACTION
+
+DEFAULT_PRESET = "2 layers · 64 dims · context 64"
 
 TINY = "tiny-seed123"
 
@@ -116,13 +126,34 @@ def test_too_much_text_and_a_file_that_is_not_utf8_get_clear_messages(training_s
     assert at.button(key="train_start_button").disabled
 
 
-def test_a_text_too_short_shows_the_engine_s_message(training_setup):  # noqa: F811
+def test_a_text_too_short_for_any_window_disables_start_and_says_how_much_more_to_paste(training_setup):  # noqa: F811
     at = open_page(text="Just one line.")
-    at.button(key="train_start_button").click().run()
-    wait_until_over(session_run(at))
+    assert not at.exception
+    assert at.button(key="train_start_button").disabled  # refused before Start, not five seconds after it
+    message = next(error.value for error in at.error if error.value.startswith("This text is too short"))
+    needed = tokens_needed(SHORTEST_WINDOW, VAL_FRACTION)
+    chars_per_token = len("Just one line.") / len(get_tokenizer().encode("Just one line."))
+    more = 100 * math.ceil((needed - 4) * chars_per_token / 100)
+    assert f"paste about {more:,} more characters" in message
+    assert "val_fraction" not in message  # plain words, not the engine's settings
+
+
+def test_a_short_text_is_read_in_shorter_windows_and_trains(training_setup):  # noqa: F811
+    text = TEXT[: len(TEXT) * 2 // 3] * 2  # a few hundred tokens: too few for 64-token windows
+    n_tokens = len(get_tokenizer().encode(text))
+    assert tokens_needed(64, VAL_FRACTION) > n_tokens
+    window = longest_window(n_tokens, 64, VAL_FRACTION, SHORTEST_WINDOW)
+    assert SHORTEST_WINDOW <= window < 64
+    at = open_page(text=text)
+    at.session_state["train_preset"] = DEFAULT_PRESET  # context 64
     at.run()
     assert not at.exception
-    assert any(error.value.startswith("This text is too short to train on") for error in at.error)
+    assert any(f"reads {window}-token windows instead of 64" in caption.value for caption in at.caption)
+    at.button(key="train_start_button").click().run()
+    run = session_run(at)
+    assert run.settings.context_length == window
+    wait_until_over(run)
+    assert run.state == "done", run.error
 
 
 def test_fine_tuning_trains_a_copy_of_the_sidebar_model(training_setup):  # noqa: F811
@@ -150,3 +181,31 @@ def test_fine_tuning_the_124m_model_warns_that_steps_are_slow(training_setup):  
     assert not at.exception
     assert any("big for this server's processor" in warning.value for warning in at.warning)
     assert any("Each step reads 8 windows of 128 tokens" in caption.value for caption in at.caption)
+
+
+def test_a_run_that_memorises_says_so_marks_its_best_step_and_offers_that_model(training_setup, monkeypatch):  # noqa: F811
+    monkeypatch.setitem(TRAINING_PRESETS, "memoriser", MEMORISER)
+    run = ui.training_registry().start("session-m", random_words(), MEMORISING_RUN, preset="memoriser")
+    wait_until_over(run)
+    assert run.state == "done", run.error
+    at = open_app_page("pages/train.py", TINY)
+    at.session_state["training_run_id"] = "session-m"
+    at.run()
+    assert not at.exception
+
+    memorising = find_memorising(run.evaluations())
+    warning = at.warning[0].value
+    assert warning.startswith(f"**The model started memorising around step {memorising.best_step}.**")
+    validation = at.metric[3]
+    assert validation.delta.startswith("+") and f"since step {memorising.best_step}" in validation.delta  # red, up
+    loss = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [shape["x0"] for shape in loss["layout"]["shapes"]] == [memorising.best_step]  # the dashed line
+
+    at.button(key="train_best_button").click().run()
+    assert not at.exception
+    kept = run.best_checkpoint_id
+    assert kept.endswith(f"-best-step{memorising.best_step}.safetensors") and at.session_state["model_id"] == kept
+    assert read_checkpoint_info(training_setup / kept.removeprefix(ui.CHECKPOINT_PREFIX)).training_steps == (
+        memorising.best_step
+    )
+    assert not list((training_setup / ui.training.BEST_FOLDER).iterdir())  # moved, not copied

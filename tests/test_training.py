@@ -11,8 +11,10 @@ from torch import nn
 
 from gptcore import GPTConfig, build_model, get_tokenizer
 from gptcore.checkpoints import list_checkpoints, load_checkpoint, read_checkpoint_info, save_checkpoint
+from gptcore.memorisation import copied_words, find_memorising
 from gptcore.training import (
     TRAINING_PRESETS,
+    EvalReport,
     TrainingDataError,
     TrainingSettings,
     is_resumable,
@@ -255,3 +257,77 @@ def test_a_stop_before_the_first_step_still_saves_a_resumable_checkpoint(model, 
     short = replace(FAST, max_steps=2)
     resumed = run(model, text, short, resume_from=path)
     assert [r.train_loss for r in resumed.history] == [r.train_loss for r in run(model, text, short).history]
+
+
+MEMORISER = GPTConfig(vocab_size=50257, context_length=16, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.0)
+
+
+def random_words(count: int = 400) -> str:
+    """Words in a seeded random order: nothing to learn beyond how often each word comes, so a model
+    that goes on learning can only memorise the training windows."""
+    rng = random.Random(0)
+    words = [
+        "cat",
+        "dog",
+        "sun",
+        "tree",
+        "book",
+        "sea",
+        "red",
+        "blue",
+        "run",
+        "sing",
+        "warm",
+        "cold",
+        "day",
+        "night",
+        "bird",
+        "park",
+    ]
+    return " ".join(rng.choice(words) for _ in range(count))
+
+
+MEMORISING_RUN = TrainingSettings(
+    max_steps=80, batch_size=4, learning_rate=1e-2, eval_every=10, eval_batches=2, sample_prompt="cat", sample_tokens=4
+)
+
+
+def test_a_run_that_memorises_is_found_and_its_best_weights_are_kept(tmp_path):
+    best_path = tmp_path / "best.safetensors"
+    result = train(build_model(MEMORISER, seed=1), random_words(), MEMORISING_RUN, best_checkpoint_path=best_path)
+    evaluations = result.evaluations
+    lowest = min(evaluations[1:], key=lambda report: report.val_loss)
+    assert result.best_step == lowest.step < result.steps_done
+    assert result.best_checkpoint == best_path and read_checkpoint_info(best_path).training_steps == lowest.step
+
+    memorising = find_memorising(evaluations)
+    assert memorising is not None and memorising.best_step == lowest.step
+    assert memorising.final_val_loss > memorising.best_val_loss + 0.5  # validation went up...
+    assert memorising.final_train_loss < memorising.train_loss_at_best  # ...while training went down
+
+
+def test_a_run_still_learning_is_not_memorising(model, text, tmp_path):
+    result = run(model, text, replace(FAST, eval_every=2), best_checkpoint_path=tmp_path / "best.safetensors")
+    assert find_memorising(result.evaluations) is None
+    assert result.best_step == min(result.evaluations[1:], key=lambda report: report.val_loss).step
+
+
+def test_find_memorising_needs_a_real_rise_and_a_falling_training_loss():
+    def reports(*losses):
+        return [EvalReport(10 * i, 0, train, val, "") for i, (train, val) in enumerate(losses)]
+
+    assert find_memorising(reports((5, 5), (3, 3))) is None  # too few evaluations to see a turn
+    assert find_memorising(reports((5, 5), (3, 3), (2, 3.03))) is None  # within the noise
+    assert find_memorising(reports((5, 5), (3, 3), (3.2, 3.5))) is None  # both rose: not memorising
+    turned = find_memorising(reports((5, 5), (3, 3), (2, 3.5), (1, 4.0)))
+    assert (turned.best_step, turned.final_step, turned.final_val_loss) == (10, 30, 4.0)
+
+
+def test_copied_words_finds_the_longest_run_of_whole_words_the_sample_took_from_the_text():
+    text = "The cat sat on the mat and looked at the grey sea.\nIt was a cold day in the north."
+    sample = "Once upon the cat sat on the mat and looked at the grey sky"
+    assert copied_words(sample, "Once upon", text) == "cat sat on the mat and looked at the grey"  # "The" ≠ "the"
+    assert copied_words(sample, "Once upon", text, min_words=20) is None
+    assert copied_words("Once upon a cold day in the north it", "Once upon", text) is None  # 6 words: under 8
+    partial = copied_words("x he cat sat on the mat and looked at", "x", text)
+    assert partial == "cat sat on the mat and looked at"  # whole words: "he" is not the end of "The"

@@ -32,7 +32,7 @@ class BlockingTrainer:
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def __call__(self, model, text, settings, *, on_step=None, on_eval=None, stop=None, step_guard=None):
+    def __call__(self, model, text, settings, *, on_step=None, on_eval=None, stop=None, step_guard=None, **_):
         step = 0
         while not (stop.is_set() or self.release.is_set()) and step < settings.max_steps:
             step += 1

@@ -9,7 +9,8 @@ When a run ends (finished or stopped) the trained model is saved into the picker
 folder under a new, readable name (``trained-2L-128d-ctx128-20251123-214000-3f9a1c.safetensors``), so it
 appears in the sidebar's model list. A run that starts from a new, untrained model also saves that
 starting point once (``untrained-2L-128d-ctx128-seed123.safetensors``), so the Compare page can set
-"before" and "after" side by side.
+"before" and "after" side by side. The weights at the run's lowest validation loss wait in a hidden
+folder (``.best-so-far``), and are moved beside the others only if the student keeps them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,22 +28,25 @@ import streamlit as st
 from gptcore import GPTConfig, GPTModel, save_checkpoint, size_report
 from gptcore.checkpoints import SUFFIX
 from gptcore.footprint import training_bytes
+from gptcore.memorisation import copied_words
 from gptcore.training import (
     TRAINING_PRESETS,
     EvalReport,
-    StepReport,
     TrainingDataError,
     TrainingSettings,
     new_training_model,
     train,
 )
 
-from .budget import MemoryRefusedError, Reservation
+from .budget import MemoryRefusedError
 from .catalog import CHECKPOINT_PREFIX, CHECKPOINTS_ENV, checkpoint_folder, refresh_checkpoints
 from .memory import MEMORY_BUDGET, memory_refusal
 from .run_names import name_slug, preset_slug, unique_path, writable
+from .training_run import TrainingRun, format_duration
 from .turns import PAGE_THREADS, computing
 from .uploads import check_text_size
+
+__all__ = ["TrainingRun", "format_duration"]  # a run's record lives in training_run.py; pages find it here too
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +54,9 @@ MAX_CONCURRENT_RUNS = 2  # runs training at once on this server; their steps tak
 MAX_FINE_TUNE_PARAMETERS = 200_000_000  # GPT-2 124M can be fine-tuned here (slowly); 355M and up cannot
 FINE_TUNE_CONTEXT = 128  # training window when fine-tuning a loaded model: GPT-2's 1024 would crawl on a CPU
 MAX_KEPT_RUNS = 64  # finished runs remembered for their sessions; the oldest are forgotten first
-RATE_WINDOW_STEPS = 20  # ETA and tokens/s are measured over the last steps
 TRAINING_THREADS: int | None = None  # torch threads of a run; None: all the app's but one (at least 1)
 RUN_KEY = "training_run_id"  # plain session key: this session's id in the registry
+BEST_FOLDER = ".best-so-far"  # inside the checkpoint folder; the picker lists only the folder's own files
 
 
 class TrainingRefusedError(RuntimeError):
@@ -64,104 +67,6 @@ def training_threads() -> int:
     """Threads for a run's steps: one core fewer than the pages' computations get, so that while a run
     goes on, a page that redraws from cached results (most reruns) still finds a free core."""
     return TRAINING_THREADS or max(1, PAGE_THREADS - 1)
-
-
-# --- One run ---------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainingRun:
-    """One training run: what it trains, and everything it has reported so far (read by the page)."""
-
-    run_id: str  # the session's id
-    name: str  # what is trained, for messages: "a new model (2 layers · 128 dims · context 128)"
-    settings: TrainingSettings
-    text_chars: int
-    stop: threading.Event = field(default_factory=threading.Event)
-    started_at: float = field(default_factory=time.monotonic)
-    finished_at: float | None = None
-    state: str = "starting"  # "starting", "running", "saving", "done", "stopped" or "failed"
-    error: str | None = None  # for st.error when state is "failed"
-    start_model_id: str | None = None  # the picker's id of the model the run started from (Compare's "before")
-    checkpoint_id: str | None = None  # the picker's id of the trained model, once saved
-    needed_bytes: int = 0  # memory the run reserved in the budget when it started (training_bytes)
-    reservation: Reservation | None = None  # given back when the run ends
-    thread: threading.Thread | None = None
-    _steps: list[StepReport] = field(default_factory=list)
-    _evaluations: list[EvalReport] = field(default_factory=list)
-    _step_times: list[float] = field(default_factory=list)  # monotonic time of every step report
-    _lock: threading.Lock = field(default_factory=threading.Lock)  # the thread appends while sessions read
-
-    @property
-    def running(self) -> bool:
-        return self.state in ("starting", "running", "saving")
-
-    def add_step(self, report: StepReport) -> None:
-        """on_step (runs in the training thread)."""
-        with self._lock:
-            self._steps.append(report)
-            self._step_times.append(time.monotonic())
-            if self.state == "starting":
-                self.state = "running"
-                if self.reservation is not None:
-                    self.reservation.settle()  # the model, optimizer and a batch are in memory now
-
-    def add_evaluation(self, report: EvalReport) -> None:
-        """on_eval (runs in the training thread)."""
-        with self._lock:
-            self._evaluations.append(report)
-
-    def steps(self) -> list[StepReport]:
-        with self._lock:
-            return list(self._steps)
-
-    def evaluations(self) -> list[EvalReport]:
-        with self._lock:
-            return list(self._evaluations)
-
-    @property
-    def steps_done(self) -> int:
-        with self._lock:
-            return self._steps[-1].step if self._steps else 0
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.steps_done / self.settings.max_steps)
-
-    def rates(self) -> tuple[float, float]:
-        """(steps per second, tokens per second) over the last RATE_WINDOW_STEPS steps; zeros before two steps."""
-        with self._lock:
-            if len(self._steps) < 2:
-                return 0.0, 0.0
-            first = max(0, len(self._steps) - 1 - RATE_WINDOW_STEPS)
-            seconds = self._step_times[-1] - self._step_times[first]
-            steps = self._steps[-1].step - self._steps[first].step
-            tokens = self._steps[-1].tokens_seen - self._steps[first].tokens_seen
-        return (steps / seconds, tokens / seconds) if seconds > 0 else (0.0, 0.0)
-
-    def eta_seconds(self) -> float | None:
-        steps_per_s, _ = self.rates()
-        if steps_per_s <= 0:
-            return None
-        return (self.settings.max_steps - self.steps_done) / steps_per_s
-
-    def elapsed_seconds(self) -> float:
-        return (self.finished_at or time.monotonic()) - self.started_at
-
-    def progress_text(self) -> str:
-        done, total = self.steps_done, self.settings.max_steps
-        if self.state == "saving":
-            return f"Step {done:,} of {total:,}: saving the trained model…"
-        if self.stop.is_set():
-            return f"Step {done:,} of {total:,}: stopping after this step…"
-        if done == 0:
-            waited = format_duration(self.elapsed_seconds())
-            return f"Preparing the text and measuring the untrained model's loss… ({waited})"
-        _, tokens_per_s = self.rates()
-        eta = self.eta_seconds()
-        speed = f", {tokens_per_s:,.0f} tokens/s" if tokens_per_s else ""
-        left = f", about {format_duration(eta)} left" if eta is not None else ""
-        return f"Step {done:,} of {total:,}{speed}{left}"
 
 
 # --- The registry ----------------------------------------------------------------------------
@@ -237,6 +142,7 @@ class TrainingRegistry:
             except MemoryRefusedError as short:
                 raise TrainingRefusedError(f"{short} {TRAINING_ADVICE}") from None
             run = TrainingRun(run_id, name, settings, len(text), start_model_id=base_model_id, needed_bytes=needed)
+            run.folder = folder
             run.reservation = reservation
             run.thread = threading.Thread(
                 target=self._run,
@@ -250,6 +156,22 @@ class TrainingRegistry:
             run.thread.start()
             return run
 
+    def keep_best(self, run_id: str) -> str | None:
+        """Move a finished run's best weights beside its trained model; their picker id (None if gone)."""
+        run = self._runs.get(run_id)
+        if run is None or run.running or run.checkpoint_id is None or run.best_step is None:
+            return None
+        if run.best_checkpoint_id is not None:
+            return run.best_checkpoint_id
+        if run.best_file is None or not run.best_file.exists():
+            return None
+        final_name = run.checkpoint_id.removeprefix(CHECKPOINT_PREFIX).removesuffix(SUFFIX)
+        target = unique_path(run.folder, f"{final_name}-best-step{run.best_step}")
+        run.best_file.replace(target)  # one folder inside the other: a rename, not a copy
+        refresh_checkpoints()
+        run.best_checkpoint_id = CHECKPOINT_PREFIX + target.name
+        return run.best_checkpoint_id
+
     def stop(self, run_id: str) -> None:
         run = self._runs.get(run_id)
         if run is not None and run.running:
@@ -258,7 +180,7 @@ class TrainingRegistry:
     def _forget_old_runs(self) -> None:
         finished = [key for key, run in self._runs.items() if not run.running]
         for key in finished[: max(0, len(self._runs) - MAX_KEPT_RUNS)]:
-            del self._runs[key]
+            forget_best(self._runs.pop(key))
 
     def _run(self, run: TrainingRun, text: str, preset: str | None, base_model: GPTModel | None, folder: Path) -> None:
         try:
@@ -268,15 +190,23 @@ class TrainingRegistry:
             else:
                 model = base_model
                 origin = run.name
+
+            def on_eval(report: EvalReport) -> None:
+                run.add_evaluation(report, copied_words(report.sample, run.settings.sample_prompt, text))
+
             result = train(
                 model,
                 text,
                 run.settings,
                 on_step=run.add_step,
-                on_eval=run.add_evaluation,
+                on_eval=on_eval,
                 stop=run.stop,
                 step_guard=functools.partial(computing, threads=training_threads()),  # each turn sets its count
+                best_checkpoint_path=folder / BEST_FOLDER / f"{name_slug(run.run_id)}{SUFFIX}",
             )
+            run.best_step, run.best_file = result.best_step, result.best_checkpoint
+            if run.best_step == result.steps_done:  # the trained model is the best one: no second copy
+                forget_best(run)
             if result.steps_done > 0:
                 run.state = "saving"
                 if preset is not None:  # train() trained a copy: ``model`` is still the untrained start
@@ -320,6 +250,13 @@ class TrainingRegistry:
         return CHECKPOINT_PREFIX + path.name
 
 
+def forget_best(run: TrainingRun) -> None:
+    """Delete a run's best weights that nobody kept."""
+    if run.best_file is not None and run.best_checkpoint_id is None:
+        run.best_file.unlink(missing_ok=True)
+    run.best_file = None
+
+
 @st.cache_resource(show_spinner=False)
 def training_registry() -> TrainingRegistry:
     """The server's one registry of training runs, shared by every session."""
@@ -354,11 +291,3 @@ def training_refusal(cfg: GPTConfig, batch_size: int, window: int, name: str) ->
         )
     refused = memory_refusal(f"Training {name}", training_bytes(cfg, batch_size, window))
     return refused and refused.replace("Pick a smaller model, or try again once others have finished.", TRAINING_ADVICE)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -1,8 +1,13 @@
-"""The Train page's text: pasted or uploaded, its size checked against the limit, a file decoded to text."""
+"""The Train page's text: pasted or uploaded, its size checked against the limit, a file decoded to text,
+and whether it is long enough to train on."""
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
+
+from gptcore.training_data import longest_window, tokens_needed
 
 from .memory import format_bytes
 
@@ -10,6 +15,8 @@ TEXT_KEY = "train_text"  # plain session keys: they survive page switches, widge
 UPLOAD_KEY = "train_upload"
 
 MAX_TEXT_BYTES = 1_000_000  # about 250,000 tokens: more than a class run can read in minutes
+VAL_FRACTION = 0.1  # the end of the text kept aside to measure progress
+SHORTEST_WINDOW = 16  # a text too short for windows of this many tokens is refused: fewer teach too little
 
 
 class TrainingTextError(ValueError):
@@ -83,3 +90,20 @@ def read_text() -> tuple[str, str | None]:
     if not text.strip():
         return "", None
     return text, None
+
+
+def fit_window(n_tokens: int, full_window: int) -> int | None:
+    """The training window for a text of n_tokens: the model's own, or shorter for a short text; None if too short."""
+    return longest_window(n_tokens, full_window, VAL_FRACTION, SHORTEST_WINDOW)
+
+
+def too_short_message(n_tokens: int, n_chars: int) -> str:
+    """What to do about a text too short for any window, in characters to add (at this text's characters per token)."""
+    chars_per_token = n_chars / max(1, n_tokens)
+    needed = tokens_needed(SHORTEST_WINDOW, VAL_FRACTION)
+    more = 100 * math.ceil((needed - n_tokens) * chars_per_token / 100)  # "about": up to the next hundred
+    return (
+        f"This text is too short to train on: paste about {more:,.0f} more characters. A model learns from "
+        f"windows of at least {SHORTEST_WINDOW} tokens and keeps the last tenth of the text aside to check "
+        f"itself, so it needs about {needed:,} tokens; this text has {n_tokens:,}."
+    )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 
 from ..figures import margins
 from ..tables import grad_norm_frame, loss_frame
 from ..training import TrainingRun
 
-COLOURS = {"train (this batch)": "#9ecae1", "train": "#1f77b4", "validation": "#ff7f0e"}
+if TYPE_CHECKING:
+    from gptcore.memorisation import Memorising
+
+# The batch line is grey, not a paler blue: next to the evaluated training loss it must read as another kind of line.
+COLOURS = {"train (this batch)": "#b0b0b0", "train": "#1f77b4", "validation": "#ff7f0e"}
 
 
-def loss_figure(run: TrainingRun) -> go.Figure:
+def loss_figure(run: TrainingRun, memorising: Memorising | None = None) -> go.Figure:
+    """Each batch's loss and the evaluations' train and validation losses; a dashed line at the best step."""
     frame = loss_frame(run)
     figure = go.Figure()
     for kind, part in frame.groupby("kind", sort=False):
@@ -26,6 +33,13 @@ def loss_figure(run: TrainingRun) -> go.Figure:
                 customdata=part["tokens seen"],
                 hovertemplate="step %{x}<br>%{customdata:,} tokens seen<br>loss %{y:.3f}<extra>" + kind + "</extra>",
             )
+        )
+    if memorising is not None:
+        figure.add_vline(
+            x=memorising.best_step,
+            line={"dash": "dash", "color": COLOURS["validation"], "width": 1.5},
+            annotation={"text": f"best validation: step {memorising.best_step}", "yanchor": "bottom"},
+            annotation_position="bottom right",
         )
     return over_the_run(figure, run, 360, {"title": "loss (cross-entropy)", "rangemode": "tozero"})
 
