@@ -18,7 +18,8 @@ from gptcore import GPTModel, Trace
 from gptcore.footprint import trace_bytes
 from gptcore.lens import logit_lens
 from gptcore.normalization import layernorm_profile
-from ui.charts.compare import attention_figure, next_token_figure, norm_figure
+from ui.charts.compare import attention_figure, norm_figure
+from ui.figures import next_token_figure
 from ui.tables import last_position_lens_frame, next_token_frame
 from ui.widgets import clamp_index
 
@@ -210,12 +211,12 @@ for index, side in each_side(sides):
     with st.spinner("Reading every layer through the output head…"):
         lens = cached_lens(*side.key, side.model, side.trace)
     st.dataframe(
-        lens[["stream", "token", "probability"]],
+        ui.as_percentages(lens[["stream", "token", "probability"]]),
         hide_index=True,
         width="stretch",
         height=36 * (len(lens) + 1) + 3,
         column_config={
-            "probability": st.column_config.ProgressColumn("probability", format="percent", min_value=0, max_value=1)
+            "probability": st.column_config.ProgressColumn("probability", format="%.3g%%", min_value=0, max_value=100)
         },
         key=f"compare_lens_{index}",
     )

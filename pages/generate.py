@@ -92,6 +92,26 @@ def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: s
             last_chart_time = time.monotonic()
 
 
+def sampling_note(settings: Settings) -> str:
+    """What a probability means under sampling: the distribution the draw used, not the model's own."""
+    kept = [
+        *([f"only the {settings.top_k} most likely tokens kept"] if settings.top_k else []),
+        *([f"only the most likely tokens adding up to {settings.top_p:g} kept"] if settings.top_p else []),
+    ]
+    return (
+        "With sampling the chosen token need not be the longest bar. These probabilities are the ones the draw "
+        f"used: the model's scores divided by the temperature ({settings.temperature:g})"
+        + ("".join(f", then {step}" for step in kept))
+        + ", and the kept ones renormalised to add up to 100%."
+        + (
+            " Every kept token's share grows when the others are cut out, so these read higher than the model's "
+            "own probabilities, which greedy decoding shows."
+            if kept
+            else ""
+        )
+    )
+
+
 def current_result(prompt_ids: list[int]) -> dict | None:
     """The stored generation, if it belongs to this prompt and model; a stale one is discarded."""
     result = st.session_state.get(RESULT_KEY)
@@ -128,17 +148,21 @@ def show_result(result: dict) -> None:
     figure = step_figure(steps[step_number - 1])
     st.plotly_chart(figure, width="stretch", key="generate_step_chart")
     st.caption(
-        "The most likely next tokens at this step, after temperature, top-k and top-p; red is the token that was "
-        "chosen. With sampling it need not be the longest bar."
+        "The most likely next tokens at this step; red is the token that was chosen. "
+        + (
+            "Greedy decoding takes the longest bar, and these are the model's own probabilities."
+            if settings.greedy
+            else sampling_note(settings)
+        )
     )
     ui.figure_download(figure, f"generation_step_{step_number}.html", key="generate_step_chart_html")
 
     frame = steps_frame(steps)
     st.dataframe(
-        frame,
+        ui.as_percentages(frame),
         width="stretch",
         hide_index=True,
-        column_config={"probability": st.column_config.NumberColumn(format="%.3g")},  # 0.35 and 2e-4 alike
+        column_config={"probability": ui.percent_column()},
         key="generate_steps_table",
     )
     st.caption("One row per new token: its probability when it was chosen, and its rank (1 = most likely).")

@@ -4,14 +4,11 @@ from ui.frame import ensure_app_frame
 
 ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 import ui
-from gptcore import token_label
-from gptcore.lens import top_k
-from ui.figures import margins
+from ui.figures import next_token_figure
+from ui.tables import next_token_frame
 
 st.title("GPT explorer")
 ui.explain(
@@ -28,10 +25,10 @@ st.subheader("Your prompt, as the model sees it")
 st.write(" ".join(f"`{label}`" for label in ui.labels(t.token_ids)))
 
 st.subheader("What the model expects next")
-probs = t.probabilities(-1)
-top, top_probs = top_k(probs, min(10, len(probs)))
-frame = pd.DataFrame({"token": [token_label(int(i)) for i in top], "id": top, "probability": top_probs})
-figure = px.bar(frame, x="probability", y="token", orientation="h", text_auto=".2%")
-figure.update_layout(yaxis={"autorange": "reversed"}, height=360, margin=margins())
-st.plotly_chart(figure, width="stretch")
+frame = next_token_frame(t, k=10)
+st.plotly_chart(next_token_figure(frame), width="stretch", key="home_next_token_chart")
+st.caption(
+    "The ten tokens the model finds most likely to come right after your prompt, out of 50,257, and the "
+    "probability it gives each."
+)
 ui.csv_download(frame, "next_token.csv")

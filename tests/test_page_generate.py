@@ -62,7 +62,7 @@ def test_sampling_with_filters_on_a_tricky_prompt_shows_it_literally():
     table = at.dataframe[0].value
     assert len(table) == 12
     assert (table["rank"] <= 3).all()  # top-k 3 never lets a fourth token through
-    assert table["probability"].between(0, 1).all()
+    assert table["probability"].between(0, 100).all()  # shown as percentages, like the charts
     assert "&lt;b&gt;*stars*&lt;/b&gt; # 🦙 &lt;|endoftext|&gt;" in generated_html(at)  # escaped, not rendered
     assert at.session_state[RESULT_KEY]["settings"].top_k == 3
 

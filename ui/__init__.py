@@ -88,11 +88,13 @@ _EXPORTS = {
     "view": ("head_choice", "layer_and_head", "layer_choice"),
     "widgets": (
         "MAX_HEATMAP_TOKENS",
+        "as_percentages",
         "csv_download",
         "download",
         "explain",
         "figure_download",
         "labels",
+        "percent_column",
         "square_csv",
         "table_and_figure_downloads",
         "token_vectors_csv",

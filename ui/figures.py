@@ -1,8 +1,14 @@
-"""What the pages' figures share: the margins, percent labels, and the attention heatmap (Attention, Compare)."""
+"""What the pages' figures share: the margins, probabilities as percentages, the next-token bars (Start here,
+Generate, Compare) and the attention heatmap (Attention, Compare).
+
+Every probability a student reads is a percentage with three significant figures (0.0194%, 3.47%,
+45.2%): on bars, on axes, in hovers and in tables alike.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 MASK_GREY = "#d9d9d9"  # the background a heatmap shows through its blank (masked) cells
@@ -13,9 +19,57 @@ def margins(top: int = 10) -> dict[str, int]:
     return {"l": 10, "r": 10, "t": top, "b": 10}
 
 
-def percent(probability: float) -> str:
-    """0.1234 -> '12.3%': three significant figures, as the pages print probabilities."""
-    return f"{probability * 100:.3g}%"
+PROBABILITY_TICKS = ".4~%"  # axis ticks as percentages, with the decimals small ones need: 0.005%, 0.01%, 50%
+PROBABILITY_HOVER = "%{x:.3p}"  # plotly's "p": a percentage to three significant figures, like percent()
+
+
+def percent(probability: float, digits: int = 3) -> str:
+    """0.1234 -> '12.3%': ``digits`` significant figures, as the pages print probabilities."""
+    return f"{probability * 100:.{digits}g}%"
+
+
+def percent_labels(probabilities) -> list[str]:
+    """Bar labels with three significant figures, or more where two different bars would read alike.
+
+    An untrained model's top ten differ in the fourth figure; labels that all read "0.0194%" would
+    say the bars are equal when their lengths say they are not.
+    """
+    values = [float(p) for p in probabilities]
+    for digits in range(3, 8):
+        labels = [percent(p, digits) for p in values]
+        if len(set(labels)) == len(set(values)):
+            return labels
+    return labels
+
+
+def probability_bars(
+    bars: list[str], probabilities, token_ids, colours: str | list[str] = "#1f77b4", highest: float | None = None
+) -> go.Figure:
+    """Horizontal bars of next-token candidates, most likely on top; ``highest`` fixes the axis for side by side."""
+    figure = go.Figure(
+        go.Bar(
+            x=list(probabilities),
+            y=bars,
+            orientation="h",
+            marker_color=colours,
+            text=percent_labels(probabilities),
+            textposition="auto",
+            customdata=list(token_ids),
+            hovertemplate="%{y}<br>id %{customdata}<br>probability " + PROBABILITY_HOVER + "<extra></extra>",
+        )
+    )
+    xaxis = {"title": "probability", "tickformat": PROBABILITY_TICKS}
+    if highest is not None:
+        xaxis["range"] = [0, highest * 1.05]
+    figure.update_layout(height=120 + 24 * len(bars), margin=margins(), xaxis=xaxis)
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure
+
+
+def next_token_figure(frame: pd.DataFrame, highest: float | None = None) -> go.Figure:
+    """A next_token_frame as bars "#1 token", "#2 token", …; ``highest`` sets one scale for two charts."""
+    bars = [f"#{rank} {token}" for rank, token in zip(frame["rank"], frame["token"], strict=True)]
+    return probability_bars(bars, frame["probability"], frame["token id"], highest=highest)
 
 
 def pattern_heatmap(

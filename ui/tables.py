@@ -13,6 +13,8 @@ from gptcore.gradients import GradientReport
 from gptcore.lens import stream_names, top_k
 from gptcore.tokenizer import token_label, token_labels
 
+from .figures import percent
+
 if TYPE_CHECKING:
     from .training import TrainingRun
 
@@ -217,7 +219,7 @@ def grad_norm_frame(run: TrainingRun, max_points: int = 400) -> pd.DataFrame:
 def lens_wide_table(frame: pd.DataFrame, streams: list[str]) -> pd.DataFrame:
     """``lens_position_frame`` as one row per place in the stream, columns top 1 ... top k: "token  (12.3%)"."""
     wide = frame.assign(
-        cell=[f"{t}  ({p * 100:.3g}%)" for t, p in zip(frame["token"], frame["probability"], strict=True)]
+        cell=[f"{t}  ({percent(p)})" for t, p in zip(frame["token"], frame["probability"], strict=True)]
     )
     wide = wide.pivot(index="stream", columns="rank", values="cell").loc[streams]  # keep the model's order
     wide.columns = [f"top {rank}" for rank in wide.columns]

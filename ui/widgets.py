@@ -80,6 +80,16 @@ def table_and_figure_downloads(frame: pd.DataFrame, figure, name: str) -> None:
         figure_download(figure, f"{name}.html")
 
 
+def as_percentages(frame: pd.DataFrame, columns: Sequence[str] = ("probability",)) -> pd.DataFrame:
+    """A copy with probabilities times 100, for a table that shows them with percent_column."""
+    return frame.assign(**{column: frame[column] * 100 for column in columns})
+
+
+def percent_column(label: str = "probability"):
+    """A table column of percentages printed as the charts print them: three significant figures, 0.0194%."""
+    return st.column_config.NumberColumn(label, format="%.3g%%")
+
+
 def square_csv(matrix: np.ndarray, labels: Sequence[str], corner: str = "query") -> str:
     """A (T, T) matrix over tokens as CSV: one row per token down, one column per token across."""
     frame = pd.DataFrame(matrix, index=list(labels), columns=list(labels)).rename_axis(corner).reset_index()

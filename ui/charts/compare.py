@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 from gptcore import Trace
 from gptcore.heads import masked_pattern
 
-from ..figures import margins, pattern_heatmap, percent
+from ..figures import margins, pattern_heatmap
 from ..widgets import labels
 
 
@@ -20,29 +20,6 @@ def attention_figure(t: Trace, layer: int, head: int, max_tokens: int) -> go.Fig
     token_axis = labels(t.token_ids)[window]
     # One scale for both models (zmax 1), so the same colour means the same weight.
     return pattern_heatmap(weights, token_axis, zmax=1.0, height=400, axis_titles=False)
-
-
-def next_token_figure(frame: pd.DataFrame, highest: float) -> go.Figure:
-    bars = [f"#{rank} {token}" for rank, token in zip(frame["rank"], frame["token"], strict=True)]
-    figure = go.Figure(
-        go.Bar(
-            x=frame["probability"],
-            y=bars,
-            orientation="h",
-            marker_color="#1f77b4",
-            text=[percent(p) for p in frame["probability"]],
-            textposition="auto",
-            customdata=frame["token id"],
-            hovertemplate="%{y}<br>id %{customdata}<br>probability %{x:.3p}<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=120 + 24 * len(frame),
-        margin=margins(),
-        xaxis={"title": "probability", "range": [0, highest * 1.05], "tickformat": ".2~%"},
-        yaxis={"autorange": "reversed", "type": "category"},
-    )
-    return figure
 
 
 def norm_figure(profile: pd.DataFrame, variance_range: tuple[float, float]) -> go.Figure:

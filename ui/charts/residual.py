@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..figures import margins
+from ..figures import PROBABILITY_TICKS, margins
 
 MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narrow to print labels
 
@@ -72,7 +72,7 @@ def lens_heatmap(top_probs: np.ndarray, top_labels: np.ndarray, tokens: list[str
         texttemplate="%{text}" if len(tokens) <= MAX_CELL_TEXT_TOKENS else None,
         textfont={"size": 10},
         colorscale="Blues",
-        colorbar={"title": "top-1 prob."},
+        colorbar={"title": "top-1 prob.", "tickformat": PROBABILITY_TICKS},
         hovertemplate="%{y}<br>after %{x}<br>top token %{text}<br>probability %{z:.3p}<extra></extra>",
     )
 
