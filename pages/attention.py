@@ -21,6 +21,7 @@ from ui.figures import pattern_heatmap
 LAYER_KEY = "attention_layer"  # plain session keys: they survive page switches, widget keys do not
 HEAD_KEY = "attention_head"
 STATISTIC_KEY = "attention_statistic"
+ROW_SCALE_KEY = "attention_row_scaled"
 MAX_TOKENS_SHOWN = 96  # a longer prompt is shown through a window, so a heatmap stays light
 THUMBNAIL_TOKENS = 48  # small multiples are averaged down to at most this many cells a side
 GLANCE_TOKENS = 16  # the every-layer thumbnails, smaller still
@@ -77,6 +78,24 @@ if t.num_tokens > MAX_TOKENS_SHOWN:
 window = slice(start, start + MAX_TOKENS_SHOWN)
 
 st.subheader(f"Layer {layer}, head {head}")
+last_row = t.attention_head(layer, head)[-1]  # (T,) how the last token spreads its attention
+strongest = int(np.argmax(last_row))
+st.markdown(
+    f"The last token, {ui.inline_code(labels[-1])}, looks most at {ui.inline_code(labels[strongest])}: weight "
+    f"{last_row[strongest]:.3f}, "
+    f"{last_row[strongest]:.0%} of its attention. An orange ring marks each row's strongest key."
+)
+row_scaled = ui.remembered_choice(
+    st.radio,
+    "Colour the weights",
+    [True, False],
+    ROW_SCALE_KEY,
+    link="rows",
+    format_func=lambda scaled: "within each row" if scaled else "on one scale, 0 to the largest",
+    horizontal=True,
+    help="Within each row, a row's strongest key is always darkest, so a token that spreads its attention "
+    "thinly still shows where it looks. On one scale, the first row (always a lone 1) sets the colour for all.",
+)
 scores = masked_pattern(t.head_scores(layer, head)[window, window])
 weights = masked_pattern(t.attention_head(layer, head)[window, window])
 score_col, weight_col = st.columns(2)
@@ -90,10 +109,11 @@ with score_col:
     )
 with weight_col:
     st.markdown("**Weights** (after softmax)")
-    weight_figure = pattern_heatmap(weights, labels[window], "weight", diverging=False)
+    weight_figure = pattern_heatmap(weights, labels[window], "weight", row_scaled=row_scaled, mark_strongest=True)
     st.plotly_chart(weight_figure, width="stretch", key="attention_weights_chart")
     st.caption(
-        "Darker means more attention. Grey cells are masked and get weight exactly 0. "
+        ("Darker means more of the row's attention. " if row_scaled else "Darker means more attention. ")
+        + "Grey cells are masked and get weight exactly 0. "
         + (
             "Each row adds up to 1. The first token can only look at itself."
             if start == 0
@@ -101,6 +121,10 @@ with weight_col:
             "together with the tokens before the window."
         )
     )
+st.caption(
+    "␣ stands for a space. A GPT-2 token usually carries the space in front of its word, so “ effort” is one "
+    "token, drawn as ␣effort; the number before it is the token's position."
+)
 if start:
     st.caption(f"Showing tokens {start} to {start + MAX_TOKENS_SHOWN - 1}; rows also attend to earlier tokens.")
 

@@ -122,9 +122,9 @@ def tick_labels(page: Page, chart_key: str, axis: str = "x") -> list[str]:
     return [text for _, text in sorted(ticks)]
 
 
-def heatmap_values(page: Page, chart_key: str) -> np.ndarray:
-    """The z matrix of a chart's first trace, as the browser's Plotly holds it."""
-    z = page.evaluate(f"document.querySelector('.st-key-{chart_key} .js-plotly-plot').data[0].z")
+def heatmap_values(page: Page, chart_key: str, field: str = "z") -> np.ndarray:
+    """A chart's first trace's z matrix (or another field, e.g. customdata), as the browser's Plotly holds it."""
+    z = page.evaluate(f"document.querySelector('.st-key-{chart_key} .js-plotly-plot').data[0].{field}")
     if isinstance(z, dict):  # Plotly's compact form: base64 bytes with a dtype and a shape
         shape = [int(n) for n in str(z["shape"]).split(",")]
         return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
@@ -257,7 +257,7 @@ def test_attention_heatmap_follows_the_prompt_layer_and_head(app_url, open_tab, 
         assert tick_labels(page, chart, "x") == expected_labels
         assert tick_labels(page, chart, "y") == expected_labels
     assert "Layer 0, head 0" in headings(page)
-    first = heatmap_values(page, "attention_weights_chart")
+    first = heatmap_values(page, "attention_weights_chart", "customdata")  # z: each row's share of its largest
     np.testing.assert_allclose(first, masked_pattern(model_trace.attention(0)[0]), atol=1e-6)
 
     choose(page, "Layer", "layer 5")
@@ -267,7 +267,7 @@ def test_attention_heatmap_follows_the_prompt_layer_and_head(app_url, open_tab, 
     shown = headings(page)
     assert "Layer 5, head 7" in shown and "All 12 heads of layer 5" in shown and "Per-head summary, layer 5" in shown
     assert tick_labels(page, "attention_weights_chart", "x") == expected_labels  # still the same prompt
-    chosen = heatmap_values(page, "attention_weights_chart")
+    chosen = heatmap_values(page, "attention_weights_chart", "customdata")
     np.testing.assert_allclose(chosen, masked_pattern(model_trace.attention(5)[7]), atol=1e-6)
     assert not np.allclose(chosen, first, equal_nan=True)
     scores = heatmap_values(page, "attention_scores_chart")

@@ -39,7 +39,20 @@ def test_tiny_model_heatmaps_mask_the_future_and_follow_the_chosen_head():
     for heatmap in (scores, weights):
         values = heatmap_values(heatmap)
         assert np.isnan(values[future]).all() and np.isfinite(values[~future]).all()  # the mask drawn blank
-    np.testing.assert_allclose(np.nansum(heatmap_values(weights), axis=1), 1, rtol=1e-5)
+    actual = heatmap_values({"z": weights["customdata"]})  # each row coloured by its share of its largest
+    np.testing.assert_allclose(np.nansum(actual, axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(np.nanmax(heatmap_values(weights), axis=1), 1, rtol=1e-6)
+    rings = figures[1]["data"][1]  # each row's strongest key, ringed
+    assert rings["x"] == [weights["x"][int(np.nanargmax(row))] for row in actual]
+    sentence = next(m.value for m in at.markdown if m.value.startswith("The last token,"))
+    assert f"looks most at `{rings['x'][-1]}`: weight {np.nanmax(actual[-1]):.3f}" in sentence
+    assert any("␣ stands for a space" in caption.value for caption in at.caption)
+
+    at.radio(key="attention_row_scaled_box").set_value(False).run()  # one scale: z is the weight itself
+    one_scale = charts(at)[1]["data"][0]
+    np.testing.assert_allclose(heatmap_values(one_scale), actual, rtol=1e-6)
+    assert one_scale["zmax"] == np.nanmax(actual)
+    assert at.query_params["rows"] in ("False", ["False"])
     assert at.dataframe[0].value["head"].tolist() == [0, 1, 2, 3]
 
     at.selectbox(key="attention_layer_box").select(1).run()

@@ -93,6 +93,7 @@ _EXPORTS = {
         "download",
         "explain",
         "figure_download",
+        "inline_code",
         "labels",
         "percent_column",
         "square_csv",

@@ -12,6 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 MASK_GREY = "#d9d9d9"  # the background a heatmap shows through its blank (masked) cells
+ALL_LABELS = 48  # a heatmap of up to this many tokens labels every one of them
+STRONGEST_COLOUR = "#e6550d"  # the ring on each row's strongest key: orange stands out on white and on blue
 
 
 def margins(top: int = 10) -> dict[str, int]:
@@ -80,31 +82,59 @@ def pattern_heatmap(
     zmax: float | None = None,
     height: int = 460,
     axis_titles: bool = True,
+    row_scaled: bool = False,
+    mark_strongest: bool = False,
 ) -> go.Figure:
     """One head's (T, T) scores or weights: queries down the rows, keys along the columns, masked cells blank.
 
     Weights run from 0 (white) to ``zmax`` (the largest weight shown, unless given: Compare passes 1
-    so both models share one scale); scores are ``diverging``, centred on 0.
+    so both models share one scale); scores are ``diverging``, centred on 0. ``row_scaled`` colours
+    each row by its share of the row's largest value (z is then that share, and the hover and
+    customdata keep the value itself): the first row is always a lone 1, and on one scale it would
+    wash every later row out. ``mark_strongest`` rings each row's largest value.
     """
+    hover = "query %{y}<br>key %{x}<br>" + value_name + " %{z:.3f}<extra></extra>"
+    shown = z
+    if row_scaled:
+        shown = z / np.nanmax(z, axis=1, keepdims=True)  # (T, T) / (T, 1): each row's largest becomes 1
+        hover = "query %{y}<br>key %{x}<br>" + value_name + " %{customdata:.3f} (%{z:.0%} of the row's largest)"
+        hover += "<extra></extra>"
+        zmax = 1.0
     figure = go.Figure(
         go.Heatmap(
-            z=z,
+            z=shown,
             x=labels,
             y=labels,
+            customdata=z if row_scaled else None,
             colorscale="RdBu_r" if diverging else "Blues",
             zmid=0 if diverging else None,
             zmin=None if diverging else 0,
             zmax=None if diverging else (zmax if zmax is not None else float(np.nanmax(z))),  # zmin needs zmax
-            colorbar={"title": {"text": value_name}, "thickness": 12},
-            hovertemplate="query %{y}<br>key %{x}<br>" + value_name + " %{z:.3f}<extra></extra>",
+            colorbar={"title": {"text": "share of<br>row's max" if row_scaled else value_name}, "thickness": 12},
+            hovertemplate=hover,
         )
     )
+    # Plotly drops every second label of a crowded category axis; up to ALL_LABELS tokens, keep them all.
+    every_label = {"dtick": 1} if len(labels) <= ALL_LABELS else {}
+    if mark_strongest:
+        strongest = np.nanargmax(np.where(np.isnan(z), -np.inf, z), axis=1)  # (T,) column of each row's largest
+        figure.add_trace(
+            go.Scatter(
+                x=[labels[column] for column in strongest],
+                y=labels,
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 11, "color": STRONGEST_COLOUR, "line": {"width": 2}},
+                name="strongest key",
+                showlegend=False,
+                hovertemplate="query %{y}<br>looks most at %{x}<extra></extra>",
+            )
+        )
     figure.update_layout(
         height=height,
         margin=margins(),
         plot_bgcolor=MASK_GREY,
-        xaxis={"tickangle": -60, "showgrid": False, "type": "category"},
-        yaxis={"autorange": "reversed", "showgrid": False, "type": "category"},
+        xaxis={"tickangle": -60, "showgrid": False, "type": "category", **every_label},
+        yaxis={"autorange": "reversed", "showgrid": False, "type": "category", **every_label},
     )
     if axis_titles:
         figure.update_xaxes(title="key (the token looked at)")

@@ -11,6 +11,7 @@ gptcore only.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +25,13 @@ from gptcore import token_labels
 def labels(token_ids) -> list[str]:
     """Readable, unique axis labels: each token's visible text with its position, e.g. '3:␣you'."""
     return [f"{i}:{label}" for i, label in enumerate(token_labels(list(token_ids)))]
+
+
+def inline_code(text: str) -> str:
+    """Text as a Markdown code span, shown as it is: a token such as `**` or a backtick is not formatting."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)  # a fence longer than any run of backticks inside
+    return f"{fence} {text} {fence}" if longest else f"`{text}`"
 
 
 def explain(markdown: str) -> None:
