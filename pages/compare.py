@@ -6,22 +6,21 @@ from ui.frame import ensure_app_frame
 
 ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import ui
 from gptcore import GPTModel, Trace
-from gptcore.footprint import trace_bytes
+from gptcore.footprint import batched_generation_bytes
+from gptcore.generation import split_generated_text
 from gptcore.lens import logit_lens
 from gptcore.normalization import layernorm_profile
 from ui.charts.compare import attention_figure, norm_figure
+from ui.chips import text_html
 from ui.figures import next_token_figure
+from ui.pair import Side, default_pair, each_side, load_side, pick_model, shown_view
 from ui.tables import last_position_lens_frame, next_token_frame
-from ui.widgets import clamp_index
 
 LEFT_KEY = ui.COMPARE_LEFT_KEY  # plain session keys: they survive page switches, widget keys do not
 RIGHT_KEY = ui.COMPARE_RIGHT_KEY  # (the Train page's "Compare before and after" sets both)
@@ -29,20 +28,8 @@ LAYER_KEY = "compare_layer"
 HEAD_KEY = "compare_head"
 TOP_K = 10  # next-token candidates per model
 MAX_TOKENS_SHOWN = 48  # a longer prompt's heatmap shows its last tokens, so two heatmaps fit side by side
-FALLBACK_ID = "tiny-seed123"
-
-
-@dataclass(frozen=True)
-class Side:
-    """One model of the pair, loaded and run on the prompt."""
-
-    choice: ui.ModelChoice
-    model: GPTModel
-    trace: Trace
-
-    @property
-    def key(self) -> tuple[str, tuple[int, ...]]:  # what every cached figure of this side is keyed by
-        return self.choice.model_id, tuple(self.trace.token_ids.tolist())
+CONTINUATION_TOKENS = 20
+PROMPT_TAIL_CHARS = 160  # the continuations show only the prompt's end, so the two stay side by side
 
 
 @ui.cached
@@ -62,70 +49,16 @@ def cached_norms(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd
     return layernorm_profile(_trace)
 
 
-def default_pair(choices: dict[str, ui.ModelChoice]) -> tuple[str, str]:
-    """The sidebar's model, and the newest trained checkpoint (or a small untrained model) to set beside it."""
-    left = ui.current_model_id()
-    checkpoints = [
-        model_id
-        for model_id, choice in choices.items()
-        if model_id.startswith(ui.CHECKPOINT_PREFIX) and choice.trained and model_id != left
-    ]  # newest first, as the picker lists them
-    if checkpoints:
-        return left, checkpoints[0]
-    return left, FALLBACK_ID if left != FALLBACK_ID else ui.DEFAULT_MODEL_ID
-
-
-def pick_model(label: str, state_key: str, choices: dict[str, ui.ModelChoice], default: str) -> ui.ModelChoice:
-    if st.session_state.get(state_key) not in choices:  # first visit, or its checkpoint file was deleted
-        st.session_state[state_key] = default
-    model_id = ui.remembered_choice(
-        st.selectbox, label, list(choices), state_key, format_func=lambda i: ui.picker_label(choices[i])
+@ui.cached
+def cached_continuation(model_id: str, token_ids: tuple[int, ...], _model: GPTModel) -> str:
+    """The greedy continuation, written in the class's decode batch; keyed by model and prompt."""
+    job = ui.generation_job(
+        _model, model_id, token_ids, max_new_tokens=CONTINUATION_TOKENS, context_size=_model.cfg.context_length
     )
-    return choices[model_id]
-
-
-def load_side(choice: ui.ModelChoice, token_ids: list[int]) -> Side | None:
-    """The model and its trace of the prompt; None, with the reason on screen, when it cannot be run."""
-    if not ui.is_ready(choice):
-        st.info(
-            f"{choice.short_name}'s weights are not on this server yet. Pick it in the sidebar's Model list "
-            "to download it, then come back."
-        )
-        return None
-    refused = ui.refusal(choice)
-    if refused:
-        st.error(refused)
-        return None
-    try:
-        with st.spinner(choice.loading_text):
-            model = ui.get_model(choice.model_id)
-    except Exception as error:  # a damaged checkpoint must not take the other column down with it
-        st.error(f"Could not load {choice.short_name}: {error}")
-        return None
-    context = model.cfg.context_length
-    kept = token_ids[-context:]
-    if len(kept) < len(token_ids):
-        st.caption(f"This model reads at most {context} tokens: only the prompt's last {context} are used.")
-    refused = ui.memory_refusal(f"Tracing {len(kept)} tokens", trace_bytes(model.cfg, len(kept)))
-    if refused:
-        st.error(refused.replace("Pick a smaller model", "Try a shorter prompt or a smaller model"))
-        return None
-    with st.spinner("Running the prompt through the model…"):
-        return Side(choice, model, ui.get_trace(choice.model_id, tuple(kept)))
-
-
-def each_side(sides: list[Side | None], detail: Callable[[Side], str] | None = None) -> Iterator[tuple[int, Side]]:
-    """Each loaded model in its own column under its name; the loop's body draws into that column."""
-    for index, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
-        if side is not None:
-            with column:
-                st.markdown(f"**{side.choice.short_name}**" + (f": {detail(side)}" if detail else ""))
-                yield index, side
-
-
-def shown_view(side: Side, layer: int, head: int) -> tuple[int, int]:
-    """The chosen layer and head, or this model's last ones when it has fewer."""
-    return clamp_index(layer, side.trace.n_layers), clamp_index(head, side.trace.n_heads)
+    needed = batched_generation_bytes(_model.cfg, len(token_ids) + CONTINUATION_TOKENS)
+    with ui.reserving(needed, f"Writing {CONTINUATION_TOKENS} tokens after {len(token_ids)}"):
+        written = [step.token_id for steps in ui.generated_steps(job) for step in steps]
+    return split_generated_text(list(token_ids), written)[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +96,16 @@ if not loaded:
     st.stop()
 if picked[0].model_id == picked[1].model_id:
     st.info("Both columns show the same model: pick another one on one side to compare.")
+
+# ---- Continuations --------------------------------------------------------------------------
+st.subheader("What each model writes next")
+st.markdown(f"Each model continues the prompt with {CONTINUATION_TOKENS} tokens, always taking the most likely one.")
+prompt_text = split_generated_text(prompt_ids, [])[0]
+shown_prompt = prompt_text if len(prompt_text) <= PROMPT_TAIL_CHARS else "…" + prompt_text[-PROMPT_TAIL_CHARS:]
+for _index, side in each_side(sides):
+    with st.spinner("Writing…"):
+        continuation = cached_continuation(*side.key, side.model)
+    st.html(text_html(shown_prompt, continuation))
 
 # ---- Attention ------------------------------------------------------------------------------
 st.subheader("Attention")

@@ -110,7 +110,7 @@ def test_the_picker_lists_every_size_the_untrained_models_and_saved_checkpoints(
     assert options[4:] == [
         "GPT-2 124M, untrained (seed 123)",
         "Tiny GPT, untrained (2 layers, 4 heads)",
-        "Checkpoint my-run.safetensors (1.6M, 0 training steps)",
+        "Checkpoint my-run.safetensors (3.2M parameters, 0 training steps)",
     ]
 
     at.sidebar.selectbox[0].select("checkpoint:my-run.safetensors").run()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import html as html_module
 import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import open_app_page
 from streamlit.testing.v1 import AppTest
 from test_page_attention import heatmap_values
 
 import ui
-from gptcore import PRESETS, build_model, hub, save_checkpoint
+from gptcore import PRESETS, build_model, generate, get_tokenizer, hub, save_checkpoint
+from gptcore.generation import split_generated_text
 from gptcore.lens import logit_lens
 from gptcore.normalization import layernorm_profile
 from gptcore.trace import trace
@@ -101,13 +104,26 @@ def test_two_checkpoints_side_by_side(own_checkpoint_folder):
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     names = [markdown.value for markdown in at.markdown if markdown.value.startswith("**checkpoint tiny-")]
-    assert names[:2] == [
+    assert names[:2] == ["**checkpoint tiny-1.safetensors**", "**checkpoint tiny-2.safetensors**"]  # continuations
+    assert names[2:4] == [
         "**checkpoint tiny-1.safetensors**: layer 0, head 0",
         "**checkpoint tiny-2.safetensors**: layer 0, head 0",
     ]
     first, second = (frame.value for frame in at.dataframe)
     assert len(first) == len(second) == 3
     assert not np.allclose(first["probability"], second["probability"])  # different weights, different lens
+
+    # Each column writes its greedy continuation, as the engine writes it for that model.
+    written = [element.proto.body for element in at.get("html")]
+    for seed, html in zip((1, 2), written, strict=True):
+        ids = get_tokenizer().encode("Every effort moves you")
+        model = build_model(PRESETS["tiny"], seed=seed)
+        new_ids = generate(model, torch.tensor([ids]), 20, context_size=64)[0, len(ids) :].tolist()
+        continuation = split_generated_text(ids, new_ids)[1]
+        assert html_module.escape(continuation) in html
+    captions = " ".join(caption.value for caption in at.caption)
+    assert str(own_checkpoint_folder) not in captions  # no server path shown to students
+    assert "3.2M parameters, or 1.6M counted as GPT-2" in captions  # as Train counts it, and as GPT-2 sizes are
 
 
 def test_a_model_not_downloaded_leaves_the_other_column_working(monkeypatch):

@@ -73,6 +73,8 @@ def test_a_short_run_goes_from_start_to_the_model_picker(training_setup):  # noq
     assert at.title[0].value == "Compare two models"
     assert at.session_state["compare_left_model"] == run.start_model_id
     assert at.session_state["compare_right_model"] == run.checkpoint_id
+    headings = [markdown.value for markdown in at.markdown if markdown.value.startswith("**")]
+    assert headings[:2] == ["**Before training**", "**After training (10 steps)**"]  # not the long file names
 
 
 def test_stop_ends_the_run_and_keeps_what_it_learned(training_setup, monkeypatch):  # noqa: F811

@@ -70,7 +70,7 @@ def test_checkpoints_in_the_folder_join_the_catalog(tmp_path, monkeypatch):
     found = ui.checkpoint_choices()
     assert sorted(found) == ["checkpoint:fresh.safetensors", "checkpoint:tiny-run.safetensors"]
     run = found["checkpoint:tiny-run.safetensors"]
-    assert run.label == "Checkpoint tiny-run.safetensors (1.6M, 40 training steps)"
+    assert run.label == "Checkpoint tiny-run.safetensors (3.2M parameters, 40 training steps)"
     assert run.trained and not found["checkpoint:fresh.safetensors"].trained
     assert "seed 5" in run.about and "UTC" in run.about
     assert set(list(ui.all_choices())[-2:]) == set(found)  # after the fixed choices

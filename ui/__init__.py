@@ -56,6 +56,7 @@ _EXPORTS = {
     "sidebar": ("init_state", "render_sidebar"),
     "state": (
         "COMPARE_LEFT_KEY",
+        "COMPARE_TITLES_KEY",
         "COMPARE_RIGHT_KEY",
         "DEFAULT_PROMPT",
         "MAX_PROMPT_CHARS",

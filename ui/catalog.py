@@ -56,6 +56,12 @@ class ModelChoice:
         return f"Building {self.label} (the first use on this server takes a few seconds)…"
 
 
+def parameters_text(cfg: GPTConfig | dict) -> str:
+    """'6.5M parameters': every weight of this model, its own output head included, as the Train page counts."""
+    n = size_report(cfg).parameters
+    return f"{n / 1e6:.0f}M parameters" if n >= 10e6 else f"{n / 1e6:.1f}M parameters"
+
+
 def size_name(cfg: GPTConfig | dict) -> str:
     """'124M' for GPT-2 small: parameters with the head tied to the token embedding, as OpenAI counts."""
     n = size_report(cfg).parameters_tied
@@ -138,13 +144,14 @@ def _checkpoint_choice(info: checkpoints.CheckpointInfo) -> ModelChoice:
     seed = f", seed {info.seed}" if info.seed is not None else ""
     return ModelChoice(
         CHECKPOINT_PREFIX + file_name,
-        f"Checkpoint {file_name} ({size_name(info.cfg)}, {steps})",
+        f"Checkpoint {file_name} ({parameters_text(info.cfg)}, {steps})",
         lambda path=info.path: checkpoints.load_checkpoint(path),
         # Saved weights are trained unless they were saved untrained and never trained since.
         trained=info.training_steps > 0 or not info.source.lower().startswith("untrained"),
         about=(
             f"Saved {_saved_when(info.saved_at)} from {info.source}{seed}, after {steps}; "
-            f"{format_bytes(info.size_bytes)} in {info.path.parent}."
+            f"{format_bytes(info.size_bytes)}. {parameters_text(info.cfg)}, or {size_name(info.cfg)} counted as "
+            "GPT-2's sizes are, with the output head sharing the token embedding's weights."
         ),
         name=f"checkpoint {file_name}",
         ram_bytes=memory_to_load(info.cfg),

@@ -6,9 +6,11 @@ import re
 import tempfile
 from pathlib import Path
 
-from gptcore import GPTConfig, size_report
+from gptcore import GPTConfig
 from gptcore.checkpoints import SUFFIX
 from gptcore.training import TRAINING_PRESETS
+
+from .catalog import parameters_text
 
 
 def preset_slug(cfg: GPTConfig) -> str:
@@ -42,5 +44,4 @@ def writable(folder: Path) -> bool:
 
 def preset_description(name: str) -> str:
     cfg = TRAINING_PRESETS[name]
-    parameters = size_report(cfg).parameters
-    return f"{name} ({parameters / 1e6:.1f}M parameters, {cfg.n_heads} heads)"
+    return f"{name} ({parameters_text(cfg)}, {cfg.n_heads} heads)"
