@@ -133,7 +133,7 @@ with right:
     )
 with left:
     diagram = block_diagram(cfg, rows)
-    st.plotly_chart(diagram, width="content", config={"displayModeBar": False})
+    ui.plot(diagram, width="content", config={"displayModeBar": False})
     ui.figure_download(diagram, "architecture_diagram.html")
 
 st.subheader("Where the parameters are")
@@ -147,7 +147,7 @@ only_blocks = blocks_only.toggle(
 )
 shown = [r for r in rows if r.group == "transformer blocks"] if only_blocks else rows
 chart = parameter_chart(shown, cfg.n_layers, kind)
-st.plotly_chart(chart)
+ui.plot(chart)
 ui.figure_download(chart, f"parameters_{kind.lower()}.html")
 
 summary = pd.DataFrame(parameter_breakdown(model), columns=["component", "parameters"])
@@ -196,7 +196,7 @@ bars = px.bar(
     long, x="model", y="n", color="count", barmode="group", labels={"n": "parameters", "model": ""}, text="label"
 )
 bars.update_layout(height=380, margin=margins())
-st.plotly_chart(bars)
+ui.plot(bars)
 ui.figure_download(bars, "gpt2_sizes.html")
 same = [n for n in GPT2_SIZES if replace(PRESETS[n], qkv_bias=cfg.qkv_bias, drop_rate=cfg.drop_rate) == cfg]
 if same:

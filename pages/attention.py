@@ -98,11 +98,11 @@ row_scaled = ui.remembered_choice(
 )
 scores = masked_pattern(t.head_scores(layer, head)[window, window])
 weights = masked_pattern(t.attention_head(layer, head)[window, window])
-score_col, weight_col = st.columns(2)
+score_col, weight_col = ui.side_by_side(2)
 with score_col:
     st.markdown("**Scores** (before softmax)")
     score_figure = pattern_heatmap(scores, labels[window], "score", diverging=True)
-    st.plotly_chart(score_figure, width="stretch", key="attention_scores_chart")
+    ui.plot(score_figure, key="attention_scores_chart")
     st.caption(
         "Row = the token that looks, column = the token looked at. Red means a high score, blue a low one; "
         "grey cells are masked (score −∞), because a token may not see the future."
@@ -110,7 +110,7 @@ with score_col:
 with weight_col:
     st.markdown("**Weights** (after softmax)")
     weight_figure = pattern_heatmap(weights, labels[window], "weight", row_scaled=row_scaled, mark_strongest=True)
-    st.plotly_chart(weight_figure, width="stretch", key="attention_weights_chart")
+    ui.plot(weight_figure, key="attention_weights_chart")
     st.caption(
         ("Darker means more of the row's attention. " if row_scaled else "Darker means more attention. ")
         + "Grey cells are masked and get weight exactly 0. "
@@ -153,7 +153,7 @@ with downloads[2]:
 
 st.subheader(f"All {t.n_heads} heads of layer {layer}")
 thumbnails = cached_thumbnails(model_id, token_ids, layer, t)
-st.plotly_chart(layer_multiples(thumbnails, head), width="stretch", key="attention_layer_multiples")
+ui.plot(layer_multiples(thumbnails, head), key="attention_layer_multiples")
 st.caption(
     "The same weights for every head of this layer, side by side (the chosen head is framed in red). "
     "Heads in one layer look at the same tokens but learn different habits."
@@ -173,9 +173,8 @@ statistic = ui.remembered_choice(
 # Entropy cannot exceed that of evenly spread attention; the other statistics are shares of 1.
 highest_value = float(summary["uniform_entropy"].iloc[0]) if statistic == "entropy" else 1.0
 highest_value = highest_value or 1.0  # one token: every entropy is 0, keep a sensible colour scale
-st.plotly_chart(
+ui.plot(
     statistic_figure(statistic_grid(summary, statistic), statistic, highest_value, layer, head),
-    width="stretch",
     key="attention_statistic_chart",
 )
 st.caption(
@@ -187,7 +186,7 @@ if t.num_tokens == 1:
 
 if st.toggle("Show every head's pattern as a thumbnail", key="attention_show_glance"):
     glance = glance_figure(cached_glance(model_id, token_ids, t), t.n_layers, t.n_heads)
-    st.plotly_chart(glance, width="stretch", key="attention_glance_chart")
+    ui.plot(glance, key="attention_glance_chart")
     st.caption(
         "One small weights heatmap per head, layers down, heads across"
         + (f", averaged down to {GLANCE_TOKENS} cells a side." if t.num_tokens > GLANCE_TOKENS else ".")

@@ -118,9 +118,8 @@ layer, head = ui.layer_and_head(
 )
 for index, side in each_side(sides, lambda side: "layer {}, head {}".format(*shown_view(side, layer, head))):
     shown_layer, shown_head = shown_view(side, layer, head)
-    st.plotly_chart(
+    ui.plot(
         attention_figure(side.trace, shown_layer, shown_head, MAX_TOKENS_SHOWN),
-        width="stretch",
         key=f"compare_attention_{index}",
     )
     if (shown_layer, shown_head) != (layer, head):
@@ -137,7 +136,7 @@ st.markdown(f"The {TOP_K} tokens each model finds most likely to come right afte
 next_frames = [None if side is None else cached_next_tokens(*side.key, side.trace) for side in sides]
 highest = max(float(frame["probability"].max()) for frame in next_frames if frame is not None)
 for index, _side in each_side(sides):
-    st.plotly_chart(next_token_figure(next_frames[index], highest), width="stretch", key=f"compare_next_{index}")
+    ui.plot(next_token_figure(next_frames[index], highest), key=f"compare_next_{index}")
 st.caption(
     "Both charts share one scale. An untrained model spreads its bets thinly over 50,257 tokens (about "
     "0.002% each); training makes it pick a few."
@@ -176,5 +175,5 @@ positive = variances[variances > 0]
 low, high = (positive.min(), positive.max()) if positive.size else (1.0, 1.0)
 variance_range = (float(np.log10(low)) - 0.1, float(np.log10(high)) + 0.1)  # one scale for both models
 for index, _side in each_side(sides):
-    st.plotly_chart(norm_figure(profiles[index], variance_range), width="stretch", key=f"compare_norms_{index}")
+    ui.plot(norm_figure(profiles[index], variance_range), key=f"compare_norms_{index}")
 st.caption("The variance axis is logarithmic and shared by both charts.")

@@ -58,7 +58,7 @@ ui.explain(
 )
 
 st.subheader("GELU, the bend in the middle")
-st.plotly_chart(curves_figure(cached_curves()), width="stretch", key="feedforward_curves_chart")
+ui.plot(curves_figure(cached_curves()), key="feedforward_curves_chart")
 st.caption(
     "GELU (solid) is a smooth ReLU (dashed): close to 0 for negative inputs, close to the input for positive "
     "ones, with a small dip below 0 (down to about −0.17) instead of a hard corner at 0."
@@ -83,7 +83,7 @@ metrics[3].metric(
     f"{ff_parameters * model.cfg.n_layers / total_parameters:.0%}",
     help=f"All {model.cfg.n_layers} feed-forwards together, as a share of every parameter in the model.",
 )
-st.plotly_chart(expansion_figure(emb_dim), width="stretch", key="feedforward_expansion_chart")
+ui.plot(expansion_figure(emb_dim), key="feedforward_expansion_chart")
 st.caption(
     f"fc_in turns each {emb_dim}-number vector into {4 * emb_dim} numbers, GELU bends each of them, and fc_out "
     f"brings them back to {emb_dim} so the result can be added to the residual stream."
@@ -99,16 +99,16 @@ st.caption(
 st.subheader("Activations in every layer")
 layer = ui.layer_choice(t.n_layers, LAYER_KEY)
 summary = cached_summary(model_id, token_ids, t)
-box_col, hist_col = st.columns(2)
+box_col, hist_col = ui.side_by_side(2)
 with box_col:
-    st.plotly_chart(summary_figure(summary, layer), width="stretch", key="feedforward_summary_chart")
+    ui.plot(summary_figure(summary, layer), key="feedforward_summary_chart")
     st.caption(
         "One box per layer over all tokens and neurons: the box holds the middle half of the activations, the "
         "line is the median, whiskers reach 1.5 box-heights out, the triangle marks the largest activation."
     )
 with hist_col:
     counts = cached_layer_histogram(model_id, token_ids, layer, t)
-    st.plotly_chart(histogram_figure(counts), width="stretch", key="feedforward_histogram_chart")
+    ui.plot(histogram_figure(counts), key="feedforward_histogram_chart")
     share_negative = summary.loc[summary["layer"] == layer, "share_negative"].iloc[0]
     st.caption(
         f"Layer {layer}: all {t.num_tokens * 4 * emb_dim:,} activations ({t.num_tokens} tokens × {4 * emb_dim} "
@@ -132,7 +132,7 @@ st.session_state[TOP_N_KEY] = n_neurons
 neurons, activations = top_neuron_matrix(t, layer, n_neurons)  # (n,), (n, T)
 window = ui.token_window(t.num_tokens, key="feedforward_window_start")
 heatmap = neuron_heatmap(neurons, activations[:, window], labels[window])
-st.plotly_chart(heatmap, width="stretch", key="feedforward_neuron_chart")
+ui.plot(heatmap, key="feedforward_neuron_chart")
 st.caption(
     "Rows are the neurons with the highest peak activation anywhere in the prompt, columns are tokens: a dark "
     "cell is a neuron firing strongly for that token. In an untrained model the pattern is random."

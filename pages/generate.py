@@ -88,7 +88,7 @@ def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: s
         # Building one costs the server CPU time that waiting students need, so a busy class sees
         # fewer live charts (the finished view below has every step's chart).
         if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S * (1 + ui.busy_sessions()):
-            chart_slot.plotly_chart(step_figure(step), width="stretch", key=f"generate_live_chart_{step.index}")
+            ui.plot(step_figure(step), key=f"generate_live_chart_{step.index}", where=chart_slot)
             last_chart_time = time.monotonic()
 
 
@@ -146,7 +146,7 @@ def show_result(result: dict) -> None:
     if len(steps) > 1:
         step_number = ui.remembered_number(st.slider, "Step", STEP_KEY, 1, 1, len(steps), link="step")
     figure = step_figure(steps[step_number - 1])
-    st.plotly_chart(figure, width="stretch", key="generate_step_chart")
+    ui.plot(figure, key="generate_step_chart")
     st.caption(
         "The most likely next tokens at this step; red is the token that was chosen. "
         + (

@@ -26,7 +26,7 @@ st.write(" ".join(f"`{label}`" for label in ui.labels(t.token_ids)))
 
 st.subheader("What the model expects next")
 frame = next_token_frame(t, k=10)
-st.plotly_chart(next_token_figure(frame), width="stretch", key="home_next_token_chart")
+ui.plot(next_token_figure(frame), key="home_next_token_chart")
 st.caption(
     "The ten tokens the model finds most likely to come right after your prompt, out of 50,257, and the "
     "probability it gives each."

@@ -92,12 +92,12 @@ untrained = {
 }
 
 st.subheader(f"Mean and variance of each token, layer {layer}")
-columns = st.columns(2)
+columns = ui.side_by_side(2)
 for column, norm in zip(columns, NORM_INPUTS, strict=True):
     with column:
         st.markdown(f"**{NORM_LABELS[norm]}**")
         figure = stats_figure(stats[stats["norm"] == norm], labels)
-        st.plotly_chart(figure, width="stretch", key=f"layernorm_{norm}_stats_chart")
+        ui.plot(figure, key=f"layernorm_{norm}_stats_chart")
 after = stats["var_after"]
 st.caption(
     "One pair of bars per token: grey is the token's vector as it enters the norm, blue as it leaves. "
@@ -146,7 +146,7 @@ norm = ui.remembered_choice(
     st.radio, "Which norm", list(NORM_INPUTS), NORM_KEY, link="norm", format_func=NORM_LABELS.get, horizontal=True
 )
 histograms = cached_histograms(model_id, token_ids, layer, norm, t)
-st.plotly_chart(histogram_figure(histograms), width="stretch", key="layernorm_histogram_chart")
+ui.plot(histogram_figure(histograms), key="layernorm_histogram_chart")
 st.caption(
     f"Every number of every token's {t.layer('norm1_out', layer).shape[-1]}-dimensional vector, counted in bins: "
     "grey before the norm, blue after. "
@@ -159,7 +159,7 @@ st.caption(
 )
 
 st.subheader(f"The learned scale and shift of {norm}, layer {layer}")
-st.plotly_chart(parameters_figure(parameters, norm), width="stretch", key="layernorm_parameters_chart")
+ui.plot(parameters_figure(parameters, norm), key="layernorm_parameters_chart")
 st.caption(
     "One point per dimension: the norm's output is normalised value × scale + shift. "
     + (

@@ -79,13 +79,13 @@ def show_residual_norms(trace: Trace, token_axis: list[str], streams: list[str],
     st.subheader("How big is the stream at each layer?")
     norms = cached_residual_norms(ui.current_model_id(), token_key(trace), trace)  # (L + 1, T)
     heatmap = norms_heatmap(norms[:, window], token_axis[window], streams)
-    st.plotly_chart(heatmap, width="stretch", key="residual_norm_heatmap")
+    ui.plot(heatmap, key="residual_norm_heatmap")
     st.caption(
         "Each cell is the length (L2 norm) of one token's residual vector: rows go down through the model, "
         "columns are the prompt's tokens. Brighter means a longer vector."
     )
 
-    st.plotly_chart(mean_norm_line(streams, norms.mean(axis=1)), width="stretch", key="residual_norm_line")
+    ui.plot(mean_norm_line(streams, norms.mean(axis=1)), key="residual_norm_line")
     st.caption("The average length over all tokens at each place in the stream: each block adds to the sum.")
 
     table = pd.DataFrame(norms, columns=token_axis)
@@ -105,7 +105,7 @@ def show_logit_lens(trace: Trace, token_axis: list[str], streams: list[str], win
     top_labels = lens_top_labels(ids)  # (L + 1, P): the window's positions only
     shown = token_axis[window]
     heatmap = lens_heatmap(probs[:, :, 0], top_labels, shown, streams)
-    st.plotly_chart(heatmap, width="stretch", key="residual_lens_heatmap")
+    ui.plot(heatmap, key="residual_lens_heatmap")
     st.caption(
         "Each cell is the single most likely next token if the model read its prediction off that layer, "
         "after that column's token; darker blue means more confident. The bottom row is the model's real prediction."
@@ -172,9 +172,9 @@ def show_gradients(token_ids: tuple[int, ...]) -> None:
     last = int(frame["block"].max())
     resid_figure = log_line(frame, RELATIVE, "Gradient reaching the stream, ÷ the last block's")
     params_figure = log_line(frame, "parameter gradient norm", "Gradient of each block's weights")
-    left, right = st.columns(2)
+    left, right = ui.side_by_side(2)
     with left:
-        st.plotly_chart(resid_figure, width="stretch", key="residual_stream_grads")
+        ui.plot(resid_figure, key="residual_stream_grads")
         st.caption(
             "The size (L2 norm) of the loss's gradient with respect to the stream entering each block, all tokens "
             f"together, as a multiple of the one entering block {last}. Block 0 is nearest the input: its gradient "
@@ -182,7 +182,7 @@ def show_gradients(token_ids: tuple[int, ...]) -> None:
         )
         ui.figure_download(resid_figure, "residual_gradients.html", key="residual_stream_grads_html")
     with right:
-        st.plotly_chart(params_figure, width="stretch", key="residual_param_grads")
+        ui.plot(params_figure, key="residual_param_grads")
         st.caption("The size (L2 norm) of the gradient of all of each block's weights; the y axis is logarithmic.")
         ui.figure_download(params_figure, "parameter_gradients.html", key="residual_param_grads_html")
     st.markdown(what_the_gradients_show(frame, last))
@@ -235,7 +235,7 @@ def show_toy_experiment() -> None:
     )
     frame = cached_shortcut_experiment()
     figure = toy_experiment_figure(frame)
-    st.plotly_chart(figure, width="stretch", key="residual_toy_chart")
+    ui.plot(figure, key="residual_toy_chart")
     st.caption("Mean absolute gradient of each layer's weights (log scale): layer 1 is nearest the input.")
     wide = frame.pivot(index="layer", columns="setting", values="mean absolute gradient")
     scientific = st.column_config.NumberColumn(format="%.3e")  # the values span four powers of ten

@@ -122,7 +122,7 @@ matrices = {
 for tab, (name, matrix) in zip(tabs, matrices.items(), strict=True):
     with tab:
         figure = heatmap(matrix[window], rows_shown, "embedding dimension", "value")
-        st.plotly_chart(figure, key=f"heatmap_{name}")
+        ui.plot(figure, key=f"heatmap_{name}")
         ui.figure_download(figure, f"{name}.html", key=f"dl_{name}.html")
 
 
@@ -148,7 +148,7 @@ else:
     coords, ratio = pca_2d(token_vectors(model, unique_ids))
     pca_frame = pd.DataFrame({"token": unique_labels, "id": unique_ids, "pc1": coords[:, 0], "pc2": coords[:, 1]})
     scatter = pca_scatter(pca_frame, ratio, show_text=len(unique_ids) <= MAX_TEXT_LABELS)
-    st.plotly_chart(scatter, key="pca")
+    ui.plot(scatter, key="pca")
     st.caption(
         f"The two directions keep {ratio.sum():.1%} of how much these {len(unique_ids)} vectors vary; "
         "the rest is lost in the picture."
@@ -222,7 +222,7 @@ similarity_style = {
 }
 figure = heatmap(position_sims, rows_shown, "position", "cosine", **similarity_style)
 figure.update_xaxes(type="category", tickangle=-45)
-st.plotly_chart(figure, key="position_similarity_prompt")
+ui.plot(figure, key="position_similarity_prompt")
 ui.figure_download(figure, "position_similarity_prompt.html", key="dl_position_similarity_prompt.html")
 
 longest = min(MAX_CONTEXT_POSITIONS, cfg.context_length)
@@ -241,5 +241,5 @@ if st.toggle(f"Show the first positions of the whole context (up to {longest})",
         hovertemplate="position %{y} vs %{x}<br>cosine %{z:.3f}<extra></extra>",
         height=min(760, 8 * n_positions + 200),
     )
-    st.plotly_chart(figure, key="position_similarity_context")
+    ui.plot(figure, key="position_similarity_context")
     ui.figure_download(figure, "position_similarity_context.html", key="dl_position_similarity_context.html")

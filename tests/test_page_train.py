@@ -61,6 +61,10 @@ def test_a_short_run_goes_from_start_to_the_model_picker(training_setup):  # noq
     assert run.checkpoint_id in ui.all_choices()  # the picker lists it
     loss = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [trace["name"] for trace in loss["data"]] == ["train (this batch)", "train", "validation"]
+    batch, train = loss["data"][0]["line"]["color"], loss["data"][1]["line"]["color"]
+    assert batch != train and not batch.startswith("#9e")  # not a paler blue beside the blue
+    gradients = json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]
+    assert gradients["yaxis"]["dtick"] == "D2" and gradients["colorway"][:2] == ["#0072B2", "#E69F00"]
     assert len(at.code) == 1 + len(run.evaluations())  # the latest sample, then every sample in the expander
 
     at.button(key="train_explore_button").click().run()

@@ -21,6 +21,9 @@ def margins(top: int = 10) -> dict[str, int]:
     return {"l": 10, "r": 10, "t": top, "b": 10}
 
 
+# A log axis labelled at 1, 2 and 5 of each power of ten ("0.1 0.2 0.5 1"): Plotly's default labels
+# every digit and drops the power, so an axis reads "4 5 6 7 8 9 0.1 2 3".
+LOG_AXIS = {"type": "log", "dtick": "D2", "tickformat": "~g"}
 PROBABILITY_TICKS = ".4~%"  # axis ticks as percentages, with the decimals small ones need: 0.005%, 0.01%, 50%
 PROBABILITY_HOVER = "%{x:.3p}"  # plotly's "p": a percentage to three significant figures, like percent()
 

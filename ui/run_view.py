@@ -8,6 +8,7 @@ from gptcore.memorisation import Memorising, find_memorising
 
 from .catalog import CHECKPOINT_PREFIX, find_choice, refresh_checkpoints
 from .charts.training import grad_figure, loss_figure
+from .display import plot, side_by_side
 from .models import current_model_id
 from .picker import choose_model
 from .state import compare_before_and_after
@@ -38,10 +39,10 @@ def draw_run(run: TrainingRun) -> None:
     if memorising is not None:
         st.warning(memorising_message(memorising))
 
-    left, right = st.columns(2)
+    left, right = side_by_side(2)
     with left:
         st.markdown("**Loss**")
-        st.plotly_chart(loss_figure(run, memorising), width="stretch", key="train_loss_chart")
+        plot(loss_figure(run, memorising), key="train_loss_chart")
         st.caption(
             "How surprised the model is by the next token, on average (lower is better). The pale line is each "
             "step's own batch; the thick lines are measured at each evaluation on the training text and on the "
@@ -51,7 +52,7 @@ def draw_run(run: TrainingRun) -> None:
     with right:
         st.markdown("**Gradient size per block**")
         if steps:
-            st.plotly_chart(grad_figure(run), width="stretch", key="train_grad_chart")
+            plot(grad_figure(run), key="train_grad_chart")
         st.caption(
             "The length (L2 norm) of the gradient of each transformer block's weights at every step, on a log "
             "scale: how hard each block is being pushed. Block 0 is nearest the input."

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 from gptcore import Trace
 from gptcore.heads import masked_pattern
 
-from ..figures import margins, pattern_heatmap
+from ..figures import LOG_AXIS, margins, pattern_heatmap
 from ..widgets import labels
 
 
@@ -37,7 +37,7 @@ def norm_figure(profile: pd.DataFrame, variance_range: tuple[float, float]) -> g
             row=row,
             col=1,
         )
-    figure.update_yaxes(type="log", range=list(variance_range), row=2, col=1)
+    figure.update_yaxes(**LOG_AXIS, range=list(variance_range), row=2, col=1)
     figure.update_xaxes(type="category", tickangle=-60)
     figure.update_layout(height=420, margin=margins(top=30))
     return figure

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..figures import PROBABILITY_TICKS, margins
+from ..figures import LOG_AXIS, PROBABILITY_TICKS, margins
 
 MAX_CELL_TEXT_TOKENS = 40  # beyond this many tokens, heatmap cells are too narrow to print labels
 
@@ -29,7 +29,7 @@ def log_line(frame: pd.DataFrame, column: str, title: str) -> go.Figure:
     figure = go.Figure(lines_by_setting(frame, "block", column))
     figure.update_layout(title=title, legend={"orientation": "h", "y": -0.2})
     figure.update_xaxes(dtick=1, title="block")
-    figure.update_yaxes(type="log", dtick="D2", tickformat="~g", title=column)  # ticks at 1, 2, 5 x 10^n
+    figure.update_yaxes(**LOG_AXIS, title=column)
     return compact_layout(figure, height=360)
 
 

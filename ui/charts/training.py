@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from ..figures import margins
+from ..figures import LOG_AXIS, margins
 from ..tables import grad_norm_frame, loss_frame
 from ..training import TrainingRun
 
@@ -58,7 +58,7 @@ def grad_figure(run: TrainingRun) -> go.Figure:
             for block in frame.columns[1:]
         ]
     )
-    return over_the_run(figure, run, 320, {"title": "gradient norm", "type": "log"})
+    return over_the_run(figure, run, 320, {"title": "gradient norm", **LOG_AXIS})
 
 
 def over_the_run(figure: go.Figure, run: TrainingRun, height: int, yaxis: dict) -> go.Figure:
