@@ -14,11 +14,10 @@ import streamlit as st
 
 import ui
 from gptcore import PRESETS, GPTConfig, count_parameters, count_parameters_tied, parameter_breakdown, size_mb
-from gptcore.stats import ParameterRow, parameter_rows, size_report
+from gptcore.stats import ParameterRow, parameter_rows
 from ui.charts.architecture import block_diagram, parameter_chart, short_count
 from ui.figures import margins
-
-GPT2_SIZES = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")
+from ui.tables import GPT2_SIZES, four_totals_frame, gpt2_sizes_frame
 
 FIELD_MEANINGS = {
     "vocab_size": "How many different tokens exist. Each has its own row in the token embedding and its own "
@@ -59,30 +58,6 @@ def parameter_frame(rows: list[ParameterRow], total: int) -> pd.DataFrame:
             "share of total (%)": [100 * r.parameters / total for r in rows],
         }
     )
-
-
-@ui.cached
-def gpt2_sizes() -> pd.DataFrame:
-    """The four GPT-2 presets, counted on the meta device (no memory, milliseconds)."""
-    records = []
-    for name in GPT2_SIZES:
-        cfg = PRESETS[name]
-        report = size_report(cfg)
-        book = size_report(replace(cfg, qkv_bias=False))
-        records.append(
-            {
-                "model": name,
-                "emb_dim": cfg.emb_dim,
-                "n_layers": cfg.n_layers,
-                "n_heads": cfg.n_heads,
-                "parameters": report.parameters,
-                "tied parameters": report.parameters_tied,
-                "MB (float32)": round(report.size_mb, 2),
-                "MB tied (float32)": round(size_mb(report.parameters_tied), 2),
-                "book's tied count (qkv_bias=False)": book.parameters_tied,
-            }
-        )
-    return pd.DataFrame(records)
 
 
 st.title("Architecture")
@@ -167,37 +142,46 @@ st.markdown(
 )
 details = parameter_frame(rows, total)
 st.dataframe(
-    details, hide_index=True, width="stretch", height=35 * (len(details) + 1) + 3, column_config=number_formats
+    details,
+    hide_index=True,
+    width="stretch",
+    height=35 * (len(details) + 1) + 3,
+    column_config=number_formats,
+    # On screen, what fits 1366 px; the CSV has group, part and module too.
+    column_order=[
+        "component",
+        "shapes (one copy)",
+        "parameters per copy",
+        "copies",
+        "parameters",
+        "share of total (%)",
+    ],
 )
 ui.csv_download(details, "parameters_detailed.csv")
 
 st.subheader("The four GPT-2 sizes")
 ui.explain(
-    "OpenAI released GPT-2 in four sizes that differ only in emb_dim, n_layers and n_heads. The counts below "
-    "are the presets' real numbers, with **qkv_bias=True** as in OpenAI's weights; the book counts with "
-    "qkv_bias=False, which is 3 × emb_dim × n_layers fewer (last column). The 'tied' count is the famous one: "
-    "124M, 355M, 774M, 1.5B."
+    "OpenAI released GPT-2 in four sizes that differ only in emb_dim, n_layers and n_heads. Each is named "
+    "after its parameter count as released: the output head shares the token embedding's weights (tied), "
+    "and the query, key and value projections have biases (qkv_bias=True)."
 )
-sizes = gpt2_sizes()
-st.dataframe(
-    sizes,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "parameters": st.column_config.NumberColumn(format="localized"),
-        "tied parameters": st.column_config.NumberColumn(format="localized"),
-        "book's tied count (qkv_bias=False)": st.column_config.NumberColumn(format="localized"),
-    },
-)
+sizes = gpt2_sizes_frame()
+st.dataframe(sizes, hide_index=True, width="stretch", column_config=number_formats)
 ui.csv_download(sizes, "gpt2_sizes.csv")
-long = sizes.melt(id_vars="model", value_vars=["parameters", "tied parameters"], var_name="count", value_name="n")
-long["label"] = long["n"].map(short_count)
-bars = px.bar(
-    long, x="model", y="n", color="count", barmode="group", labels={"n": "parameters", "model": ""}, text="label"
-)
-bars.update_layout(height=380, margin=margins())
+bars = px.bar(sizes, x="model", y="parameters", text=sizes["parameters"].map(short_count), labels={"model": ""})
+bars.update_layout(height=340, margin=margins())
 ui.plot(bars)
 ui.figure_download(bars, "gpt2_sizes.html")
+
+st.markdown("**Why GPT-2 small has four totals.** Two choices change the count, so four numbers all mean “124M”:")
+st.dataframe(four_totals_frame(PRESETS["gpt2-small"]), width="stretch", column_config=number_formats)
+st.caption(
+    "The book's GPTModel has its own output head and no qkv biases: chapter 4 prints 163,009,536, and "
+    "124,412,160 once the head is counted as the token embedding's weights. OpenAI's weights add a bias to "
+    "the query, key and value projections, 3 × 768 = 2,304 numbers per block, 27,648 in all: 124,439,808 "
+    "is GPT-2 small as released. Loading OpenAI's weights (chapter 5) sets qkv_bias=True and keeps a "
+    "separate head holding a copy of the embedding, so the loaded model counts 163,037,184."
+)
 same = [n for n in GPT2_SIZES if replace(PRESETS[n], qkv_bias=cfg.qkv_bias, drop_rate=cfg.drop_rate) == cfg]
 if same:
     st.caption(f"The model chosen in the sidebar has the shape of **{same[0]}** (with qkv_bias={cfg.qkv_bias}).")

@@ -144,19 +144,23 @@ def test_the_four_gpt2_sizes_show_the_presets_real_counts(tiny_page):
         [1280, 36, 20],
         [1600, 48, 25],
     ]
-    # OpenAI's weights have qkv_bias=True: Hugging Face's famous 124,439,808 ...
-    assert sizes["tied parameters"].tolist()[0] == 124_439_808
-    # ... while the book counts without it.
-    assert sizes["book's tied count (qkv_bias=False)"].tolist() == [
-        124_412_160,
-        354_749_440,
-        773_891_840,
-        1_557_380_800,
-    ]
-    assert sizes["MB (float32)"].tolist()[3] == pytest.approx(6248.56)
+    # As released: qkv_bias=True and the head tied, Hugging Face's famous 124,439,808.
+    assert sizes["parameters"].tolist() == [124_439_808, 354_823_168, 774_030_080, 1_557_611_200]
+    assert sizes["MB (float32)"].tolist()[3] == pytest.approx(5941.8)
+    assert list(sizes.columns) == ["model", "emb_dim", "n_layers", "n_heads", "parameters", "MB (float32)"]  # fits
     bars = figures(tiny_page)[2]["data"]
-    assert {trace["name"] for trace in bars} == {"parameters", "tied parameters"}
-    assert any("qkv_bias=True" in m.value for m in tiny_page.markdown)
+    assert [trace["y"] for trace in bars] and len(bars) == 1
+
+    # GPT-2 small's four totals, each named by the two choices that make it.
+    totals = next(d.value for d in tiny_page.dataframe if "own output head" in d.value.columns)
+    assert totals.to_dict() == {
+        "own output head": {"qkv_bias=False (the book)": 163_009_536, "qkv_bias=True (OpenAI's weights)": 163_037_184},
+        "head tied to tok_emb": {
+            "qkv_bias=False (the book)": 124_412_160,
+            "qkv_bias=True (OpenAI's weights)": 124_439_808,
+        },
+    }
+    assert any("Why GPT-2 small has four totals" in m.value for m in tiny_page.markdown)
 
 
 def test_every_table_and_figure_can_be_downloaded(tiny_page):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from gptcore import Step, Trace
+from gptcore import PRESETS, GPTConfig, Step, Trace, size_mb
 from gptcore.gradients import GradientReport
 from gptcore.lens import stream_names, top_k
+from gptcore.stats import size_report
 from gptcore.tokenizer import token_label, token_labels
 
 from .figures import percent
@@ -163,6 +165,37 @@ def layernorm_table(stats: pd.DataFrame) -> pd.DataFrame:
     numbers = ["mean before", "variance before", "mean after", "variance after"]
     table[numbers] = table[numbers].astype(np.float64).round(6) + 0.0  # + 0.0 turns -0.0 into 0.0
     return table
+
+
+GPT2_SIZES = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")
+
+
+def gpt2_sizes_frame() -> pd.DataFrame:
+    """The four GPT-2 presets as released (tied head, qkv biases), counted on the meta device in milliseconds."""
+    records = []
+    for name in GPT2_SIZES:
+        cfg = PRESETS[name]
+        report = size_report(cfg)
+        records.append(
+            {
+                "model": name,
+                "emb_dim": cfg.emb_dim,
+                "n_layers": cfg.n_layers,
+                "n_heads": cfg.n_heads,
+                "parameters": report.parameters_tied,
+                "MB (float32)": round(size_mb(report.parameters_tied), 1),
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def four_totals_frame(cfg: GPTConfig) -> pd.DataFrame:
+    """One shape counted four ways: qkv biases off (the book) or on (OpenAI), head separate or tied."""
+    rows = {}
+    for qkv_bias, row in ((False, "qkv_bias=False (the book)"), (True, "qkv_bias=True (OpenAI's weights)")):
+        report = size_report(replace(cfg, qkv_bias=qkv_bias))
+        rows[row] = {"own output head": report.parameters, "head tied to tok_emb": report.parameters_tied}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def next_token_frame(trace: Trace, k: int = 10) -> pd.DataFrame:

@@ -163,7 +163,9 @@ def block_diagram(cfg: GPTConfig, rows: list[ParameterRow]) -> go.Figure:
     figure.add_annotation(
         x=centre - box_w / 2 - 1.4,
         y=y_block_top - 0.08,
-        text=f"<b>Transformer block</b> × n_layers = {cfg.n_layers} (trf_blocks)",
+        # Three short lines, left of the main arrow: on one line the arrow ran through "12 (trf_blocks)".
+        text=f"<b>Transformer block</b><br>× n_layers = {cfg.n_layers}<br>(trf_blocks)",
+        align="left",
         showarrow=False,
         xanchor="left",
         yanchor="top",
