@@ -29,6 +29,7 @@ from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, t
 from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from tqdm.std import tqdm
 
+from .checksums import Verdict, verify_cached_model
 from .config import PRESETS
 from .local import CONFIG_FILE, load_weights_file
 from .model import GPTModel
@@ -143,6 +144,15 @@ def find_local(name: str, cache_dir: str | Path | None = None) -> Path | None:
     if not isinstance(config, str) or Path(config).parent != folder:
         return None
     return folder
+
+
+def verify_local(name: str, cache_dir: str | Path | None = None) -> Verdict | None:
+    """Whether the cached copy of ``name`` matches its published checksums (None: not in the cache).
+
+    Reads every byte of its files the first time (gptcore.checksums remembers the result).
+    """
+    folder = find_local(name, cache_dir=cache_dir)
+    return None if folder is None else verify_cached_model(name, folder, FILES)
 
 
 # --------------------------------------------------------------------------------------------------

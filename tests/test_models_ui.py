@@ -14,6 +14,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 import ui
 from gptcore import PRESETS, build_model, checkpoints, hub
+from gptcore.checksums import Verdict
 
 TINY = "tiny-seed123"
 MEDIUM = "pretrained-gpt2-medium"
@@ -54,6 +55,9 @@ def fake_hub(tmp_path, monkeypatch):
     fake = FakeHub(folder)
     monkeypatch.setattr(hub, "find_local", fake.find_local)
     monkeypatch.setattr(hub, "download_pretrained", fake.download)
+    # The fake copies pass their checksum check; the check itself is tested in test_checksums.py.
+    monkeypatch.setattr(hub, "verify_local", lambda name, cache_dir=None: Verdict(True, "the published checksums"))
+    ui.verification.verdict_board.clear()
     monkeypatch.setattr(ui.MEMORY_BUDGET, "limit", 10**12)  # room for any fake model
     monkeypatch.setenv(ui.CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     ui.download_registry.clear()
@@ -63,6 +67,7 @@ def fake_hub(tmp_path, monkeypatch):
     if job is not None:
         job.thread.join(timeout=10)
     ui.download_registry.clear()
+    ui.verification.verdict_board.clear()
     for model_id in ui.MODEL_CHOICES:
         if model_id.startswith("pretrained-"):
             ui.forget_model(model_id)  # the fake weights must not outlive the test

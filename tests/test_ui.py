@@ -9,7 +9,10 @@ from conftest import fake_hub_cache
 from transformers import GPT2Config, GPT2LMHeadModel
 
 import ui
+import ui.catalog
+import ui.verification
 from gptcore import PRESETS, build_model, checkpoints, hub
+from gptcore.checksums import Verdict
 from ui import downloads, memory
 
 PRETRAINED_IDS = ["pretrained-gpt2", "pretrained-gpt2-medium", "pretrained-gpt2-large", "pretrained-gpt2-xl"]
@@ -37,8 +40,27 @@ def test_picker_labels_give_download_size_and_memory_until_the_weights_are_here(
     label = ui.picker_label(medium)
     assert label == f"OpenAI 355M ↓{expected_download} · RAM {expected_ram}"
     monkeypatch.setattr(hub, "find_local", lambda name, cache_dir=None: "somewhere" if name == "gpt2-medium" else None)
+    monkeypatch.setattr(hub, "verify_local", lambda name, cache_dir=None: Verdict(True, "the published checksums"))
+    ui.verification.verdict_board.clear()
     assert ui.picker_label(medium) == f"OpenAI 355M ready · RAM {expected_ram}"
     assert ui.picker_label(ui.MODEL_CHOICES["tiny-seed123"]) == "Tiny GPT, untrained (2 layers, 4 heads)"
+
+
+def test_a_random_gpt2_in_the_cache_is_labelled_an_unverified_copy_with_a_warning(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=1, n_head=2, n_positions=16)).eval()
+    fake_hub_cache(tmp_path, hf, "openai-community/gpt2")  # as a test's loopback hub once left it
+    original = hub.find_local
+    monkeypatch.setattr(hub, "find_local", lambda name, cache_dir=None: original(name, cache_dir=tmp_path))
+    ui.verification.verdict_board.clear()
+    choice = ui.MODEL_CHOICES["pretrained-gpt2"]
+    verdict = ui.verification.verdict_board().verdict("gpt2", wait=True)
+    assert not verdict.verified and verdict.problem == "config.json and model.safetensors differ from OpenAI's"
+    assert ui.picker_label(choice).startswith("OpenAI 124M unverified copy · RAM")
+    warning = ui.catalog.unverified_warning(choice)
+    assert "does not match the published checksums" in warning and "download it again" in warning
+    assert ui.catalog.unverified_warning(ui.MODEL_CHOICES["tiny-seed123"]) is None
+    ui.verification.verdict_board.clear()
 
 
 def test_a_pretrained_gpt2_in_the_local_cache_is_ready_and_loads_through_the_hub(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ from gptcore.stats import memory_to_load
 from gptcore.tokenizer import N_VOCAB as GPT2_VOCAB_SIZE
 
 from .memory import format_bytes
+from .verification import CHECKING, verdict_board
 
 logger = logging.getLogger(__name__)
 
@@ -206,5 +207,26 @@ def picker_label(choice: ModelChoice) -> str:
     """
     if choice.hub_name is None:
         return choice.label
-    where = "ready" if is_ready(choice) else f"↓{format_bytes(choice.download_bytes)}"
-    return f"{choice.label} {where} · RAM {format_bytes(choice.ram_bytes)}"
+    return f"{choice.label} {cache_state(choice)} · RAM {format_bytes(choice.ram_bytes)}"
+
+
+def cache_state(choice: ModelChoice) -> str:
+    """'ready' (here, and its checksums match), 'checking…', 'unverified copy', or the download's size."""
+    verdict = verdict_board().verdict(choice.hub_name)
+    if verdict is None:
+        return f"↓{format_bytes(choice.download_bytes)}"
+    if verdict == CHECKING:
+        return "checking…"
+    return "ready" if verdict.verified else "unverified copy"
+
+
+def unverified_warning(choice: ModelChoice) -> str | None:
+    """What to tell a student about a cached copy that failed its check, or None."""
+    verdict = verdict_board().verdict(choice.hub_name) if choice.hub_name else None
+    if verdict is None or verdict == CHECKING or verdict.verified:
+        return None
+    return (
+        f"This server's copy of {choice.short_name} does not match {verdict.against}: {verdict.problem}. It may be "
+        "damaged, or not OpenAI's weights, so what it shows may be wrong. Ask your teacher to delete it from the "
+        "Hugging Face cache and download it again."
+    )

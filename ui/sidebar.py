@@ -6,7 +6,7 @@ import streamlit as st
 
 from gptcore import get_tokenizer
 
-from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready
+from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready, unverified_warning
 from .display import presenter_toggle
 from .models import MODEL_KEY, current_choice, current_model_id
 from .picker import WANTED_KEY, choose_model, render_model_picker
@@ -75,4 +75,7 @@ def render_sidebar() -> None:
                 "For sensible text, pick a GPT-2 pretrained by OpenAI in the Model list above.",
                 icon="🎲",
             )
+        unverified = unverified_warning(current_choice())
+        if unverified:
+            st.warning(unverified, icon="⚠️")
         presenter_toggle()
