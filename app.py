@@ -13,7 +13,9 @@ render_navigation(pages)
 import ui
 
 ui.start()  # after the navigation: importing torch and the rest takes seconds on a fresh server
-st.set_page_config(page_title="GPT explorer", page_icon="🔎", layout="wide")
+st.set_page_config(
+    page_title="GPT explorer", page_icon="🔎", layout="wide", initial_sidebar_state=ui.opening_sidebar_state()
+)
 ui.render_sidebar()
 with ui.app_frame():
     current_page.run()

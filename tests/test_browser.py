@@ -275,6 +275,28 @@ def test_attention_heatmap_follows_the_prompt_layer_and_head(app_url, open_tab, 
     save_screenshot(page, "flow-attention-layer5-head7")
 
 
+def test_presenter_mode_on_a_projector_at_150_percent_keeps_every_label_and_its_size(app_url, open_tab, tokenizer):
+    prompt = "Every effort moves you toward the light of the morning sun"
+    page = open_tab()
+    page.set_viewport_size({"width": 853, "height": 480})  # a 1280 x 720 projector at 150 % zoom, in CSS pixels
+    page.goto(link(app_url, "attention", model=TINY_MODEL_ID, prompt=prompt, present="1", head="1"))
+    wait_until_rendered(page)
+    assert_no_errors_shown(page)
+    labels = axis_labels(tokenizer.encode(prompt))
+    for chart in ("attention_scores_chart", "attention_weights_chart"):
+        assert tick_labels(page, chart, "x") == labels  # every token labelled, none dropped for lack of room
+        width = page.evaluate(
+            f"document.querySelector('.st-key-{chart} .js-plotly-plot').getBoundingClientRect().width"
+        )
+        assert width > 700  # stacked, each heatmap as wide as the page, not two strips side by side
+    tick_size = page.evaluate(
+        "getComputedStyle(document.querySelector('.st-key-attention_weights_chart .xtick text')).fontSize"
+    )
+    assert tick_size == "17px"
+    assert "Layer 0, head 1" in headings(page)  # the link's view came along
+    save_screenshot(page, "presenter-150-percent-attention")
+
+
 def test_shared_link_opens_the_same_prompt(app_url, open_tab, tokenizer):
     # Two lines, non-ASCII letters and URL-special characters: all must survive the trip through the address.
     prompt = "Ünïcode & 50% of\nthe words = fine?"

@@ -37,7 +37,7 @@ _EXPORTS = {
         "picker_label",
         "refresh_checkpoints",
     ),
-    "display": ("PRESENTER_KEY", "plot", "presenter_toggle", "presenting", "side_by_side"),
+    "display": ("PRESENTER_KEY", "opening_sidebar_state", "plot", "presenter_toggle", "presenting", "side_by_side"),
     "downloads": ("DownloadJob", "DownloadRegistry", "download_registry"),
     "frame": ("app_frame", "ensure_app_frame"),
     "jobs": ("generation_job",),

@@ -20,13 +20,20 @@ PRESENTER_KEY = "presenter_mode"  # plain session key: presenter mode is on for 
 CATEGORY_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 PRESENTER_FONT, PRESENTER_TICKS = 20, 17  # px; the default ticks are 12 px grey
 PRESENTER_HEIGHT = 1.35  # charts grow by this much, so heatmap cells stay big enough to read
-PRESENTER_SEQUENTIAL = "Cividis"  # high contrast from end to end, and readable with colour-vision deficiency
+# High contrast from end to end and readable with colour-vision deficiency; reversed, so that darker
+# still means more, as the pages' captions say.
+PRESENTER_SEQUENTIAL = "Cividis_r"
 PRESENTER_CSS = """
 <style>
 html { font-size: 20px; }
 [data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2rem; padding-right: 2rem; }
 </style>
 """
+
+
+def opening_sidebar_state() -> str:
+    """A presenter link opens with the sidebar folded away, so the projector's width goes to the charts."""
+    return "collapsed" if st.query_params.get("present") in ("1", "true", "on") else "auto"
 
 
 def presenting() -> bool:
@@ -59,8 +66,12 @@ def styled(figure: go.Figure) -> go.Figure:
         return figure
     ink = "#f0f0f0" if st.context.theme.type == "dark" else "#111111"
     figure.update_layout(font={"size": PRESENTER_FONT, "color": ink}, legend_font_size=PRESENTER_TICKS)
-    figure.update_xaxes(tickfont={"size": PRESENTER_TICKS, "color": ink}, title_font_size=PRESENTER_FONT)
-    figure.update_yaxes(tickfont={"size": PRESENTER_TICKS, "color": ink}, title_font_size=PRESENTER_FONT)
+    figure.update_xaxes(
+        tickfont={"size": PRESENTER_TICKS, "color": ink}, title_font={"size": PRESENTER_FONT, "color": ink}
+    )
+    figure.update_yaxes(
+        tickfont={"size": PRESENTER_TICKS, "color": ink}, title_font={"size": PRESENTER_FONT, "color": ink}
+    )
     figure.update_annotations(font_size=PRESENTER_FONT)  # subplot titles
     if figure.layout.height:
         figure.update_layout(height=int(figure.layout.height * PRESENTER_HEIGHT))
