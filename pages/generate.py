@@ -17,6 +17,7 @@ from gptcore.generation import split_generated_text
 from ui.charts.generation import step_figure
 from ui.chips import text_html
 from ui.decoding_controls import Settings, read_controls
+from ui.readings import sampling_note
 from ui.tables import steps_frame
 
 GENERATE_REQUESTED = "generate_requested"  # plain session key set by the Generate button
@@ -90,26 +91,6 @@ def write_steps(iterator, steps: list[Step], settings: Settings, shown_prompt: s
         if time.monotonic() - last_chart_time >= LIVE_CHART_INTERVAL_S * (1 + ui.busy_sessions()):
             ui.plot(step_figure(step), key=f"generate_live_chart_{step.index}", where=chart_slot)
             last_chart_time = time.monotonic()
-
-
-def sampling_note(settings: Settings) -> str:
-    """What a probability means under sampling: the distribution the draw used, not the model's own."""
-    kept = [
-        *([f"only the {settings.top_k} most likely tokens kept"] if settings.top_k else []),
-        *([f"only the most likely tokens adding up to {settings.top_p:g} kept"] if settings.top_p else []),
-    ]
-    return (
-        "With sampling the chosen token need not be the longest bar. These probabilities are the ones the draw "
-        f"used: the model's scores divided by the temperature ({settings.temperature:g})"
-        + ("".join(f", then {step}" for step in kept))
-        + ", and the kept ones renormalised to add up to 100%."
-        + (
-            " Every kept token's share grows when the others are cut out, so these read higher than the model's "
-            "own probabilities, which greedy decoding shows."
-            if kept
-            else ""
-        )
-    )
 
 
 def current_result(prompt_ids: list[int]) -> dict | None:

@@ -23,6 +23,7 @@ from ui.charts.residual import (
     norms_heatmap,
     toy_experiment_figure,
 )
+from ui.readings import RELATIVE, what_the_gradients_show
 from ui.tables import (
     lens_position_frame,
     lens_top_labels,
@@ -193,38 +194,6 @@ def show_gradients(token_ids: tuple[int, ...]) -> None:
             "stays the same."
         )
     ui.csv_download(frame, "gradient_norms.csv")
-
-
-RELATIVE = "stream gradient ÷ last block's"
-
-
-def what_the_gradients_show(frame: pd.DataFrame, last: int) -> str:
-    """The charts in words, with this prompt's numbers: what shrinks, and why the weights' gradients do not."""
-    on, off = (frame[frame["setting"] == setting].set_index("block") for setting in ("shortcuts on", "shortcuts off"))
-    weights_ratio = float((off["parameter gradient norm"] / on["parameter gradient norm"]).median())
-    inner = slice(1, None)  # the stream entering block 0 is the embeddings in both settings
-    return (
-        f"**What the charts show.** With shortcuts on, the gradient reaching block 0's stream is "
-        f"{on.loc[0, RELATIVE]:.2f} × the one reaching block {last}'s: the shortcuts carry it back undiminished. "
-        f"With shortcuts off it is {off.loc[0, RELATIVE]:.2f} ×, and between the first and last block it moves "
-        f"from {off[RELATIVE].min():.2f} × to {off[RELATIVE].max():.2f} ×: every block's own slope multiplies it "
-        "on the way back.\n\n"
-        "**Why the weights' gradients do not shrink here**, as the book's five-layer experiment below would "
-        f"lead you to expect (they are {weights_ratio:.2g} × as large without shortcuts, block for block): this GPT "
-        "normalises the stream at the start of every sublayer (LayerNorm, *pre-norm*). LayerNorm divides its "
-        "input by the input's standard deviation, so on the way back it multiplies the gradient by one over that "
-        "deviation. Without shortcuts each block reads only the previous block's output, which is small: the "
-        f"stream entering blocks 1 to {last} has a standard deviation of about "
-        f"{off['stream standard deviation'].iloc[inner].median():.2f} instead of "
-        f"{on['stream standard deviation'].iloc[inner].median():.2f}, so every LayerNorm scales the gradient "
-        "up again. The book's toy network has no normalisation, so nothing undoes the shrinking there. "
-        "What shortcuts do for this GPT is keep the *stream's* gradient steady from block to block, so that "
-        "every block learns from the same signal.\n\n"
-        f"**The two losses** ({on['loss'].iloc[0]:.3f} and {off['loss'].iloc[0]:.3f}) say how wrong each setting "
-        "is about the prompt's next tokens. Guessing all 50,257 tokens equally scores ln 50,257 ≈ 10.82. An "
-        "untrained model is about that clueless either way, so for it the gap between the two losses says "
-        "nothing about shortcuts; pick a trained model to see how much it has come to rely on them."
-    )
 
 
 def show_toy_experiment() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gptcore.memorisation import Memorising, find_memorising
+from gptcore.memorisation import find_memorising
 
 from .catalog import CHECKPOINT_PREFIX, find_choice, refresh_checkpoints
 from .charts.training import grad_figure, loss_figure
 from .display import plot, side_by_side
 from .models import current_model_id
 from .picker import choose_model
+from .readings import memorising_message
 from .state import compare_before_and_after
 from .training import TrainingRun, format_duration, training_registry
 
@@ -143,17 +144,6 @@ def finished_view(run: TrainingRun) -> None:
             st.switch_page("pages/compare.py")
     if run.steps():
         draw_run(run)
-
-
-def memorising_message(memorising: Memorising) -> str:
-    return (
-        f"**The model started memorising around step {memorising.best_step}.** From there the validation loss "
-        f"rose ({memorising.best_val_loss:.2f} → {memorising.final_val_loss:.2f}) while the training loss kept "
-        f"falling ({memorising.train_loss_at_best:.2f} → {memorising.final_train_loss:.2f}): it got better at "
-        "its training text and worse at text it has not read. The model at step "
-        f"{memorising.best_step} (the dashed line) is the one that writes new text best. Fewer steps, a longer "
-        "text or a smaller model would memorise less."
-    )
 
 
 @st.fragment(run_every=1.0)
