@@ -25,7 +25,7 @@ def tiled_heatmap(image: np.ndarray, tile_size: int, n_cols: int, height: int) -
     figure.update_layout(
         height=height,
         margin=margins(top=30),
-        plot_bgcolor="white",
+        plot_bgcolor="rgba(0,0,0,0)",  # the page shows through: white, or dark in the dark theme
         xaxis={"showgrid": False, "zeroline": False, "constrain": "domain"},
         yaxis={"showgrid": False, "zeroline": False, "autorange": "reversed", "scaleanchor": "x"},
     )
