@@ -5,6 +5,7 @@ It never imports Streamlit: the app's pages read its results, as NumPy arrays, a
 
 from .attention import KVCache, MultiHeadAttention
 from .batching import trace_batch
+from .book import load_book_state_dict
 from .checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
 from .decoding import BatchKVCache, DecodeBatch
@@ -65,6 +66,7 @@ __all__ = [
     "get_tokenizer",
     "gradient_norms",
     "list_checkpoints",
+    "load_book_state_dict",
     "load_checkpoint",
     "load_hf_safetensors",
     "load_hf_state_dict",

@@ -75,7 +75,20 @@ def causal_scores(queries: torch.Tensor, keys: torch.Tensor, start: int = 0) -> 
     return scaled_scores(queries, keys).masked_fill(hidden, -torch.inf)
 
 
+def _drop_book_mask(module, state_dict, prefix, *_) -> None:
+    """Before loading: drop the book's causal-mask buffer, which gptcore does not keep (see MultiHeadAttention)."""
+    state_dict.pop(prefix + "mask", None)
+
+
 class MultiHeadAttention(nn.Module):
+    """The book's causal multi-head attention, with the same arguments and parameter names.
+
+    ``context_length`` is the book's argument, kept so that code written for the book builds this
+    class unchanged; it is not used. The book keeps a (context_length, context_length) causal mask
+    as a buffer; here the mask is made for each call at the size it needs (``causal_mask``), which
+    also serves a KV cache. A book state dict still loads: its ``mask`` entries are dropped first.
+    """
+
     def __init__(
         self,
         d_in: int,
@@ -86,6 +99,7 @@ class MultiHeadAttention(nn.Module):
         qkv_bias: bool = False,
     ) -> None:
         super().__init__()
+        self.register_load_state_dict_pre_hook(_drop_book_mask)
         if d_out % num_heads != 0:
             raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")
         self.d_out = d_out

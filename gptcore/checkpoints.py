@@ -20,6 +20,7 @@ import torch
 
 from .config import GPTConfig
 from .model import GPTModel, empty_model
+from .names import stored_names
 from .tensorfile import TensorFile, write_tensor_file
 
 FORMAT = "gptcore-checkpoint/1"
@@ -99,21 +100,23 @@ def load_checkpoint(path: str | Path) -> GPTModel:
     info = _info(file)
     model = empty_model(info.cfg)
     params = dict(model.state_dict())
-    missing = sorted(set(params) - set(file.shapes))
-    extra = sorted(set(file.shapes) - set(params))
+    stored = stored_names(file.shapes)  # a checkpoint from before the book's names is read under them
+    missing = sorted(set(params) - set(stored))
+    extra = sorted(stored[name] for name in set(stored) - set(params))
     if missing or extra:
         raise ValueError(
             f"{file.path} does not match its own config: missing {missing[:3]}, unexpected {extra[:3]}"
             + (f" ({len(missing)} missing, {len(extra)} unexpected in all)" if len(missing) + len(extra) > 6 else "")
         )
     for name, param in params.items():
-        if file.shapes[name] != tuple(param.shape):
+        if file.shapes[stored[name]] != tuple(param.shape):
             raise ValueError(
-                f"{file.path}: tensor '{name}' has shape {file.shapes[name]} but its config needs {tuple(param.shape)}"
+                f"{file.path}: tensor '{stored[name]}' has shape {file.shapes[stored[name]]} but its config needs "
+                f"{tuple(param.shape)}"
             )
     with torch.no_grad():
         for name, param in params.items():
-            file.read_into(name, param)
+            file.read_into(stored[name], param)
     return model
 
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from .config import GPTConfig
 from .hooks import HookPoint
+from .names import current_name
 
 
 class LayerNorm(nn.Module):
@@ -45,16 +46,32 @@ class GELU(nn.Module):
         return 0.5 * x * (1 + torch.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * torch.pow(x, 3))))
 
 
+def _rename_old_layers(module, state_dict, prefix, *_) -> None:
+    """Before loading: a state dict saved under gptcore's old names (fc_in, fc_out) is read under the book's."""
+    for key in [key for key in state_dict if key.startswith(prefix)]:
+        renamed = prefix + current_name(key.removeprefix(prefix))
+        if renamed != key:
+            state_dict[renamed] = state_dict.pop(key)
+
+
 class FeedForward(nn.Module):
-    """Expand each token vector 4x, apply GELU, and project it back: emb_dim -> 4 emb_dim -> emb_dim."""
+    """Expand each token vector 4x, apply GELU, and project it back: emb_dim -> 4 emb_dim -> emb_dim.
+
+    ``self.layers`` is the book's nn.Sequential, so the parameters are named as in chapter 4
+    (``ff.layers.0.weight``, ``ff.layers.2.weight``) and a book state dict loads as it is.
+    """
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
-        hidden_dim = 4 * cfg.emb_dim
-        self.fc_in = nn.Linear(cfg.emb_dim, hidden_dim)
-        self.gelu = GELU()
-        self.hook_gelu = HookPoint()  # (b, T, 4 emb_dim) the activations after GELU
-        self.fc_out = nn.Linear(hidden_dim, cfg.emb_dim)
+        self.layers = nn.Sequential(
+            nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim),
+            GELU(),
+            nn.Linear(4 * cfg.emb_dim, cfg.emb_dim),
+        )
+        self.hook_gelu = HookPoint()  # (b, T, 4 emb_dim) the activations after GELU; holds no parameters
+        self.register_load_state_dict_pre_hook(_rename_old_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc_out(self.hook_gelu(self.gelu(self.fc_in(x))))
+        # self.layers(x) computes the same; going step by step lets the hook see the GELU's output.
+        expand, gelu, project = self.layers
+        return project(self.hook_gelu(gelu(expand(x))))

@@ -27,9 +27,7 @@ def activation_curves(low: float = -4.0, high: float = 4.0, num_points: int = 16
 def feedforward_sizes(model: GPTModel) -> pd.DataFrame:
     """The parameters of one block's feed-forward: columns part, shape, parameters (a total row last)."""
     ff = model.trf_blocks[0].ff
-    rows = [(f"fc_in.{name}", " x ".join(map(str, p.shape)), p.numel()) for name, p in ff.fc_in.named_parameters()] + [
-        (f"fc_out.{name}", " x ".join(map(str, p.shape)), p.numel()) for name, p in ff.fc_out.named_parameters()
-    ]
+    rows = [(f"layers.{name}", " x ".join(map(str, p.shape)), p.numel()) for name, p in ff.layers.named_parameters()]
     frame = pd.DataFrame(rows, columns=["part", "shape", "parameters"])
     total = pd.DataFrame([("total (one block)", "", int(frame["parameters"].sum()))], columns=frame.columns)
     return pd.concat([frame, total], ignore_index=True)

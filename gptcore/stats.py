@@ -100,8 +100,8 @@ _PARAMETER_NAMES: dict[str, tuple[str, str, str]] = {
     "trf_blocks.*.att.W_value": ("transformer blocks", "attention", "value projection (W_value)"),
     "trf_blocks.*.att.out_proj": ("transformer blocks", "attention", "output projection (out_proj)"),
     "trf_blocks.*.norm2": ("transformer blocks", "layer norms", "LayerNorm 2 (norm2)"),
-    "trf_blocks.*.ff.fc_in": ("transformer blocks", "feed-forward", "expand to 4 x emb_dim (ff.fc_in)"),
-    "trf_blocks.*.ff.fc_out": ("transformer blocks", "feed-forward", "project back to emb_dim (ff.fc_out)"),
+    "trf_blocks.*.ff.layers.0": ("transformer blocks", "feed-forward", "expand to 4 x emb_dim (ff.layers[0])"),
+    "trf_blocks.*.ff.layers.2": ("transformer blocks", "feed-forward", "project back to emb_dim (ff.layers[2])"),
     "final_norm": ("final norm", "final norm", "final LayerNorm (final_norm)"),
     "out_head": ("output head", "output head", "output head (out_head)"),
 }

@@ -17,6 +17,7 @@ import torch
 
 from .checkpoints import read_checkpoint_info
 from .model import GPTModel
+from .names import stored_names
 from .tensorfile import TensorFile, write_tensor_file
 
 _STATE_FORMAT = "gptcore-training-state/1"
@@ -86,21 +87,23 @@ def load_training_state(checkpoint: Path, model: GPTModel, optimizer: torch.opti
             f"{info.training_steps} (was a save interrupted?); resume from another checkpoint"
         )
     weights = TensorFile(checkpoint)
+    stored = stored_names(weights.shapes)  # saved before the book's names: read under today's
+    stored_state = stored_names(state_file.shapes)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            weights.read_into(name, param)
+            weights.read_into(stored.get(name, name), param)
             if metadata["training_steps"] == 0:
                 continue  # saved before the first step: AdamW has no state yet
             state = {}
             for key in ("step", "exp_avg", "exp_avg_sq"):
-                stored = f"{key}.{name}"
-                if stored not in state_file.shapes:
-                    raise ValueError(f"{state_path} lacks '{stored}'; it does not belong to this model")
+                stored_key = stored_state.get(f"{key}.{name}")
+                if stored_key is None:
+                    raise ValueError(f"{state_path} lacks '{key}.{name}'; it does not belong to this model")
                 if key == "step":
-                    state[key] = state_file.read(stored)
+                    state[key] = state_file.read(stored_key)
                 else:
                     # Same memory layout as the parameter, as AdamW would have made it: bitwise-equal steps.
                     state[key] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                    state_file.read_into(stored, state[key])
+                    state_file.read_into(stored_key, state[key])
             optimizer.state[param] = state
     return metadata

@@ -36,10 +36,10 @@ _BLOCK_MAP = {
     "att.out_proj.bias": ("attn.c_proj.bias", False),
     "norm2.scale": ("ln_2.weight", False),
     "norm2.shift": ("ln_2.bias", False),
-    "ff.fc_in.weight": ("mlp.c_fc.weight", True),
-    "ff.fc_in.bias": ("mlp.c_fc.bias", False),
-    "ff.fc_out.weight": ("mlp.c_proj.weight", True),
-    "ff.fc_out.bias": ("mlp.c_proj.bias", False),
+    "ff.layers.0.weight": ("mlp.c_fc.weight", True),
+    "ff.layers.0.bias": ("mlp.c_fc.bias", False),
+    "ff.layers.2.weight": ("mlp.c_proj.weight", True),
+    "ff.layers.2.bias": ("mlp.c_proj.bias", False),
 }
 _TOP_MAP = {
     "tok_emb.weight": "wte.weight",

@@ -85,15 +85,17 @@ metrics[3].metric(
 )
 ui.plot(expansion_figure(emb_dim), key="feedforward_expansion_chart")
 st.caption(
-    f"fc_in turns each {emb_dim}-number vector into {4 * emb_dim} numbers, GELU bends each of them, and fc_out "
+    f"layers[0] turns each {emb_dim}-number vector into {4 * emb_dim} numbers, GELU (layers[1]) bends each of "
+    "them, and layers[2] "
     f"brings them back to {emb_dim} so the result can be added to the residual stream."
 )
 st.dataframe(
     sizes.style.format({"parameters": "{:,}"}), width="stretch", hide_index=True, key="feedforward_sizes_table"
 )
 st.caption(
-    f"PyTorch stores a Linear layer's weight as (outputs × inputs): fc_in's is {4 * emb_dim} × {emb_dim} and "
-    f"fc_out's is {emb_dim} × {4 * emb_dim}, {emb_dim * 4 * emb_dim:,} weights each, plus one bias per output."
+    f"PyTorch stores a Linear layer's weight as (outputs × inputs): layers[0]'s is {4 * emb_dim} × {emb_dim} "
+    f"and layers[2]'s is {emb_dim} × {4 * emb_dim}, {emb_dim * 4 * emb_dim:,} weights each, plus one bias per "
+    "output. The names are the book's: ff.layers is an nn.Sequential of Linear, GELU, Linear."
 )
 
 st.subheader("Activations in every layer")

@@ -64,12 +64,12 @@ def test_loading_explains_what_is_wrong(tmp_path, tiny_model):
     file = TensorFile(good)
     tensors = {name: file.read(name) for name in file.shapes}
 
-    tensors["trf_blocks.0.ff.fc_in.weight"] = torch.zeros(3, 3)
+    tensors["trf_blocks.0.ff.layers.0.weight"] = torch.zeros(3, 3)
     write_tensor_file(tmp_path / "shape.safetensors", tensors, file.metadata)
-    with pytest.raises(ValueError, match=r"'trf_blocks\.0\.ff\.fc_in\.weight' has shape \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"'trf_blocks\.0\.ff\.layers\.0\.weight' has shape \(3, 3\)"):
         load_checkpoint(tmp_path / "shape.safetensors")
 
-    del tensors["trf_blocks.0.ff.fc_in.weight"]
+    del tensors["trf_blocks.0.ff.layers.0.weight"]
     write_tensor_file(tmp_path / "missing.safetensors", tensors, file.metadata)
     with pytest.raises(ValueError, match="missing"):
         load_checkpoint(tmp_path / "missing.safetensors")
@@ -83,3 +83,17 @@ def test_loading_explains_what_is_wrong(tmp_path, tiny_model):
     truncated.write_bytes(good.read_bytes()[:-100])
     with pytest.raises(ValueError, match="truncated"):
         load_checkpoint(truncated)
+
+
+def test_a_checkpoint_saved_under_the_old_feedforward_names_still_loads(tiny_model, tmp_path):
+    saved = save_checkpoint(tiny_model, tmp_path / "new.safetensors", source="x")
+    file = TensorFile(saved)
+    # As gptcore wrote checkpoints before the book's nn.Sequential: ff.fc_in and ff.fc_out.
+    old = {name.replace(".ff.layers.0.", ".ff.fc_in.").replace(".ff.layers.2.", ".ff.fc_out."): file.read(name)
+           for name in file.shapes}  # fmt: skip
+    assert "trf_blocks.0.ff.fc_in.weight" in old
+    write_tensor_file(tmp_path / "old.safetensors", old, file.metadata)
+    loaded = load_checkpoint(tmp_path / "old.safetensors")
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids), tiny_model(ids))

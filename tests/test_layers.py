@@ -47,7 +47,7 @@ def test_gelu_is_the_tanh_approximation():
 def test_feedforward_expands_four_times_and_keeps_shape():
     cfg = PRESETS["tiny"]
     ff = FeedForward(cfg)
-    assert ff.fc_in.out_features == 4 * cfg.emb_dim
+    assert ff.layers[0].out_features == 4 * cfg.emb_dim
     assert ff(torch.randn(2, 3, cfg.emb_dim)).shape == (2, 3, cfg.emb_dim)
 
 

@@ -118,8 +118,8 @@ def test_creation_order_is_the_books():
         "att.W_value.bias",
     ]
     assert block[6:] == [
-        "att.out_proj.weight", "att.out_proj.bias", "ff.fc_in.weight", "ff.fc_in.bias", "ff.fc_out.weight",
-        "ff.fc_out.bias", "norm1.scale", "norm1.shift", "norm2.scale", "norm2.shift",
+        "att.out_proj.weight", "att.out_proj.bias", "ff.layers.0.weight", "ff.layers.0.bias", "ff.layers.2.weight",
+        "ff.layers.2.bias", "norm1.scale", "norm1.shift", "norm2.scale", "norm2.shift",
     ]  # fmt: skip
     assert names[-1] == "out_head.weight"
 

@@ -109,8 +109,8 @@ def test_parameter_tables_add_up_and_split_attention_and_feed_forward(book_page)
     attention = details[details["part"] == "attention"]
     assert list(attention["module"].str.rsplit(".", n=1).str[-1]) == ["W_query", "W_key", "W_value", "out_proj"]
     assert details[details["part"] == "feed-forward"]["module"].tolist() == [
-        "trf_blocks.*.ff.fc_in",
-        "trf_blocks.*.ff.fc_out",
+        "trf_blocks.*.ff.layers.0",
+        "trf_blocks.*.ff.layers.2",
     ]
 
 

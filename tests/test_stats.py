@@ -32,7 +32,7 @@ def test_rows_split_the_books_blocks_as_the_book_counts_them(book_model):
         assert (row.per_copy, row.copies) == (d * d, 12)  # qkv_bias=False: no bias
         assert row.shapes == "weight (768, 768)"
     assert rows["trf_blocks.*.att.out_proj"].per_copy == d * d + d
-    assert rows["trf_blocks.*.ff.fc_in"].shapes == "weight (3072, 768), bias (3072,)"
+    assert rows["trf_blocks.*.ff.layers.0"].shapes == "weight (3072, 768), bias (3072,)"
     # The book's exercise 4.1 figures: one block's attention and feed-forward modules.
     per_block = {}
     for row in rows.values():

@@ -115,7 +115,8 @@ def test_wrong_shape_names_the_tensor_and_both_shapes(small_pair):
     before = model.tok_emb.weight.clone()
     with pytest.raises(
         ValueError,
-        match=r"'h\.1\.mlp\.c_fc\.weight' has shape \(64, 100\).*'trf_blocks\.1\.ff\.fc_in\.weight' needs \(256, 64\)",
+        match=r"'h\.1\.mlp\.c_fc\.weight' has shape \(64, 100\).*"
+        r"'trf_blocks\.1\.ff\.layers\.0\.weight' needs \(256, 64\)",
     ):
         load_hf_state_dict(model, state)
     assert torch.equal(model.tok_emb.weight, before)  # nothing was copied

@@ -26,7 +26,7 @@ def expansion_figure(emb_dim: int) -> go.Figure:
             y=stages,
             orientation="h",
             marker_color=["#1f77b4", "#ff7f0e", "#1f77b4"],
-            text=["token vector", "after fc_in and GELU", "after fc_out"],
+            text=["token vector", "after layers[0] and GELU", "after layers[2]"],
             textposition="inside",
             hovertemplate="%{y} numbers<extra></extra>",
         )
