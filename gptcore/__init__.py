@@ -6,6 +6,7 @@ It never imports Streamlit: the app's pages read its results, as NumPy arrays, a
 from .attention import KVCache, MultiHeadAttention
 from .batching import trace_batch
 from .book import load_book_state_dict
+from .building import build_model
 from .checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
 from .decoding import BatchKVCache, DecodeBatch
@@ -15,7 +16,7 @@ from .hooks import HookPoint, Recorder, recording
 from .hub import load_pretrained
 from .layers import GELU, FeedForward, LayerNorm
 from .local import load_local
-from .model import GPTModel, TransformerBlock, build_model
+from .model import GPTModel, TransformerBlock
 from .stats import count_parameters, count_parameters_tied, parameter_breakdown, size_mb, size_report
 from .tokenizer import get_tokenizer, text_to_token_ids, token_ids_to_text, token_label, token_labels
 from .trace import Trace, trace

@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
+from .building import empty_model
 from .config import GPTConfig
-from .model import GPTModel, empty_model
+from .model import GPTModel
 from .names import current_name
 
 # n_heads is in no tensor's shape: GPT-2's four widths give it (or pass cfg).

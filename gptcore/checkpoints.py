@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
+from .building import empty_model
 from .config import GPTConfig
-from .model import GPTModel, empty_model
+from .model import GPTModel
 from .names import stored_names
 from .tensorfile import TensorFile, write_tensor_file
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .building import empty_model
 from .config import PRESETS
-from .model import GPTModel, empty_model
+from .model import GPTModel
 from .tensorfile import TensorFile
 from .weights import WEIGHTS_FILE, gpt_config_from_hf, load_hf_safetensors
 

@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from .attention import KVCache, MultiHeadAttention
 from .config import GPTConfig
 from .hooks import HookPoint, name_hook_points
 from .layers import FeedForward, LayerNorm
-from .seeding import seeded
-
-
-def _store_linear_weights_input_major(model: nn.Module) -> None:
-    """Keep every Linear weight's (out, in) shape and values, but lay it out in memory as (in, out).
-
-    Each generated token multiplies a single vector by every weight matrix, and on CPUs that
-    product runs faster over this layout (twice as fast for the 50,257-row output head; about
-    15% more tokens/s overall). Only the strides change: not the maths, names or saved shapes.
-    """
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Linear):
-                module.weight.data = module.weight.data.t().contiguous().t()
-
-
-def vocab_logits(head_weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """The output head's product: (b, T, emb_dim) -> (b, T, vocab) logits, with head_weight (vocab, emb_dim).
-
-    For many positions at once, CPUs multiply faster as (vocab, emb_dim) @ (emb_dim, positions)
-    (measured ~25% at 64-1024 positions), so the head is applied in that order and the result
-    handed back transposed; for a few positions the ordinary order is faster. A Trace calls this
-    too, so the logits it computes when asked are the forward pass's, bit for bit.
-    """
-    b, num_tokens, emb_dim = hidden.shape
-    if b * num_tokens < 16:
-        return nn.functional.linear(hidden, head_weight)
-    flat = hidden.reshape(b * num_tokens, emb_dim)
-    logits_t = head_weight @ flat.T  # (vocab, b * T)
-    return logits_t.T.unflatten(0, (b, num_tokens))  # (b, T, vocab), a transposed view
+from .weight_layout import store_linear_weights_input_major, vocab_logits
 
 
 class TransformerBlock(nn.Module):
@@ -72,17 +41,21 @@ class TransformerBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, use_shortcut: bool = True
     ) -> torch.Tensor:
+        # The book's lines, one for one; each hook_* only lets a trace see the tensor passing by.
+        # With use_shortcut=False the block keeps only the sublayer's output (book section 4.4).
         x = self.hook_resid_pre(x)
         shortcut = x
-        x = self.hook_attn_out(self.att(self.norm1(x), cache, layer))
+        x = self.norm1(x)
+        x = self.hook_attn_out(self.att(x, cache, layer))  # the cache and layer serve generation
         x = self.drop_shortcut(x)
-        # With use_shortcut=False the block keeps only the sublayer's output (book section 4.4).
         x = self.hook_resid_mid(x + shortcut if use_shortcut else x)
 
         shortcut = x
-        x = self.hook_ff_out(self.ff(self.norm2(x)))
+        x = self.norm2(x)
+        x = self.hook_ff_out(self.ff(x))
         x = self.drop_shortcut(x)
-        return self.hook_resid_post(x + shortcut if use_shortcut else x)
+        x = self.hook_resid_post(x + shortcut if use_shortcut else x)
+        return x
 
 
 class GPTModel(nn.Module):
@@ -103,7 +76,44 @@ class GPTModel(nn.Module):
         self.hook_pos_emb = HookPoint()  # (T, emb_dim) position embeddings
         self.hook_embed = HookPoint()  # (b, T, emb_dim) their sum, the stream entering block 0
         name_hook_points(self)
-        _store_linear_weights_input_major(self)
+        store_linear_weights_input_major(self)  # faster on CPUs; the same maths (weight_layout.py)
+
+    def forward(self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True) -> torch.Tensor:
+        """(b, T) token ids -> (b, T, vocab_size) logits for the token after each position."""
+        x = self.hidden_states(in_idx, cache, use_shortcut)  # the book's lines up to final_norm
+        logits = self.project_to_vocab(x)  # self.out_head(x), multiplied in a faster order
+        return logits
+
+    def hidden_states(
+        self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True
+    ) -> torch.Tensor:
+        """Everything before the output head: (b, T) token ids -> (b, T, emb_dim) normalised vectors."""
+        self.check_token_ids(in_idx)
+        _batch_size, seq_len = in_idx.shape  # the book's names; the batch size is not needed here
+        if cache is None:
+            positions = torch.arange(seq_len, device=in_idx.device)  # (T,), as the book's forward
+        else:  # generating: the new tokens continue where the cache ends
+            positions = cache.positions(seq_len, in_idx.device)  # (T,), or (b, T): one row per sequence
+            self.check_token_ids(in_idx, int(positions.max()) + 1 - seq_len)  # the cache's positions fit too
+        tok_embeds = self.hook_tok_emb(self.tok_emb(in_idx))  # (b, T, emb_dim)
+        pos_embeds = self.hook_pos_emb(self.pos_emb(positions))  # (T, emb_dim), broadcast over b
+        x = self.hook_embed(tok_embeds + pos_embeds)
+        x = self.drop_emb(x)
+        for layer, block in enumerate(self.trf_blocks):  # the book's self.trf_blocks(x), one block at a time
+            x = block(x, cache, layer, use_shortcut)
+        if cache is not None:
+            cache.advance(seq_len)
+        x = self.final_norm(x)
+        return x
+
+    def project_to_vocab(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output head: (b, T, emb_dim) -> (b, T, vocab) logits; the same as self.out_head(hidden)."""
+        return vocab_logits(self.out_head.weight, hidden)
+
+    def new_cache(self, capacity: int | None = None) -> KVCache:
+        """An empty KV cache for up to ``capacity`` positions (default: the whole context)."""
+        capacity = self.cfg.context_length if capacity is None else min(capacity, self.cfg.context_length)
+        return KVCache(self.cfg.n_layers, capacity)
 
     def check_token_ids(self, in_idx: torch.Tensor, start: int = 0) -> None:
         """Raise a ValueError that says what is wrong with a batch of token ids, if anything is."""
@@ -122,103 +132,3 @@ class GPTModel(nn.Module):
                 f"{start + in_idx.shape[1]} positions exceed context_length {self.cfg.context_length}; "
                 "crop the input to its last context_length tokens"
             )
-
-    def hidden_states(
-        self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True
-    ) -> torch.Tensor:
-        """Everything before the output head: (b, T) token ids -> (b, T, emb_dim) normalised vectors."""
-        self.check_token_ids(in_idx)
-        num_tokens = in_idx.shape[1]
-        if cache is None:
-            positions = torch.arange(num_tokens, device=in_idx.device)  # (T,)
-        else:
-            positions = cache.positions(num_tokens, in_idx.device)  # (T,), or (b, T): one row per sequence
-            self.check_token_ids(in_idx, int(positions.max()) + 1 - num_tokens)  # the cache's positions fit too
-        tok_embeds = self.hook_tok_emb(self.tok_emb(in_idx))  # (b, T, emb_dim)
-        pos_embeds = self.hook_pos_emb(self.pos_emb(positions))  # (T, emb_dim), broadcast over b
-        x = self.drop_emb(self.hook_embed(tok_embeds + pos_embeds))
-        for layer, block in enumerate(self.trf_blocks):
-            x = block(x, cache, layer, use_shortcut)
-        if cache is not None:
-            cache.advance(num_tokens)
-        return self.final_norm(x)
-
-    def forward(self, in_idx: torch.Tensor, cache: KVCache | None = None, use_shortcut: bool = True) -> torch.Tensor:
-        """(b, T) token ids -> (b, T, vocab_size) logits for the token after each position."""
-        return self.project_to_vocab(self.hidden_states(in_idx, cache, use_shortcut))
-
-    def project_to_vocab(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The output head: (b, T, emb_dim) -> (b, T, vocab) logits; the same as self.out_head(hidden)."""
-        return vocab_logits(self.out_head.weight, hidden)
-
-    def new_cache(self, capacity: int | None = None) -> KVCache:
-        """An empty KV cache for up to ``capacity`` positions (default: the whole context)."""
-        capacity = self.cfg.context_length if capacity is None else min(capacity, self.cfg.context_length)
-        return KVCache(self.cfg.n_layers, capacity)
-
-
-class _SkipInitialisation(TorchFunctionMode):
-    """Turn the layers' own weight initialisers into no-ops while a model is laid out.
-
-    On the meta device they would do nothing useful, and the first one would cost about a second:
-    torch runs meta-device random draws through its compiler stack, importing hundreds of modules.
-    A function mode applies only to the thread that entered it, so other threads are unaffected.
-    """
-
-    INITIALISERS = frozenset(
-        getattr(nn.init, name) for name in ("normal_", "uniform_", "kaiming_uniform_", "zeros_", "ones_", "constant_")
-    )
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in self.INITIALISERS:
-            return args[0] if args else kwargs["tensor"]
-        return func(*args, **kwargs)
-
-
-def empty_model(cfg: GPTConfig | Mapping[str, Any]) -> GPTModel:
-    """A GPTModel (eval mode) whose weights are allocated but not yet drawn or loaded."""
-    with torch.device("meta"), _SkipInitialisation():
-        model = GPTModel(cfg)  # shapes (and the weights' memory layout) only
-    # Not model.to_empty(): on meta tensors it runs through torch's symbolic-shape machinery (sympy).
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            memory = torch.empty_strided(param.shape, param.stride())  # keeps the (in, out) layout
-            setattr(module, name, nn.Parameter(memory, requires_grad=param.requires_grad))
-    return model.eval()
-
-
-def build_model(cfg: GPTConfig | Mapping[str, Any], seed: int = 123) -> GPTModel:
-    """A freshly initialised model in eval mode; seed 123 with GPT_CONFIG_124M gives the book's weights.
-
-    The weights are exactly those of ``torch.manual_seed(seed); GPTModel(cfg)``, drawn faster (a test
-    checks they are equal).
-    """
-    model = empty_model(cfg)
-    with seeded(seed):
-        _draw_initial_weights(model)
-    return model
-
-
-@torch.no_grad()
-def _draw_initial_weights(model: GPTModel) -> None:
-    """Draw every parameter as the layers' own constructors do, in the order they were created.
-
-    GPTModel's constructor would draw each Linear weight into fresh (out, in) memory and then copy
-    it into the (in, out) layout. Here each weight is drawn into one reused row-major buffer per
-    shape and copied straight into place: the same random numbers, half the memory traffic.
-    """
-    buffers: dict[torch.Size, torch.Tensor] = {}
-    for module in model.modules():  # registration order = creation order = the random stream's order
-        if isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight)  # as nn.Embedding.reset_parameters (no padding index)
-        elif isinstance(module, nn.Linear):
-            drawn = buffers.setdefault(module.weight.shape, torch.empty(module.weight.shape))
-            nn.init.kaiming_uniform_(drawn, a=math.sqrt(5))  # as nn.Linear.reset_parameters
-            module.weight.copy_(drawn)
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.in_features)
-                nn.init.uniform_(module.bias, -bound, bound)
-        elif isinstance(module, LayerNorm):
-            module.scale.fill_(1.0)
-            module.shift.zero_()

@@ -11,7 +11,8 @@ import torch
 from .attention import causal_scores
 from .device import model_device
 from .hooks import Recorder, recording
-from .model import GPTModel, vocab_logits
+from .model import GPTModel
+from .weight_layout import vocab_logits
 
 # Per-layer Trace fields -> hook point inside each block (trf_blocks.<layer>.<hook>), with shapes.
 # The two attention maps, attn_scores and attn_weights, are not stored: they are (H, T, T) per layer,

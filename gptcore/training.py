@@ -41,10 +41,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .building import empty_model
 from .checkpoints import SUFFIX, save_checkpoint
 from .generation import generate
 from .gradients import parameter_gradient_norms
-from .model import GPTModel, empty_model
+from .model import GPTModel
 from .seeding import DROPOUT, derived_seed, swap_dropout
 from .tokenizer import get_tokenizer
 from .training_data import EpochOrder, TokenWindows, TrainingDataError, split_tokens

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .building import build_model
 from .config import GPTConfig
-from .model import GPTModel, build_model
+from .model import GPTModel
 
 
 def _preset(n_layers: int, emb_dim: int, n_heads: int, context_length: int) -> tuple[str, GPTConfig]:

@@ -22,7 +22,7 @@ from gptcore import (
     text_to_token_ids,
     token_ids_to_text,
 )
-from gptcore.model import empty_model
+from gptcore.building import empty_model
 from gptcore.seeding import seeded
 
 ROOT = Path(__file__).resolve().parent.parent
