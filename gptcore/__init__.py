@@ -1,6 +1,18 @@
 """gptcore: GPT-2 written as in chapter 4 of "Build a Large Language Model (From Scratch)".
 
 It never imports Streamlit: the app's pages read its results, as NumPy arrays, and draw them.
+
+Chapter 4, section by section (docs/chapter4.md adds the page and the test of each):
+
+    4.1 the GPT-2 124M configuration       config.py      GPT_CONFIG_124M
+    4.2 layer normalisation                 layers.py      LayerNorm
+    4.3 GELU and the feed-forward network   layers.py      GELU, FeedForward
+    4.4 shortcut connections                gradients.py   ExampleDeepNeuralNetwork, shortcut_experiment
+    4.5 the transformer block               model.py       TransformerBlock (attention.py: MultiHeadAttention)
+    4.6 the GPT model                       model.py       GPTModel (stats.py counts its parameters)
+    4.7 generating text                     generation.py  generate_text_simple, generate
+
+The book's chapter-5 files load with load_book_state_dict (book.py).
 """
 
 from .attention import KVCache, MultiHeadAttention
