@@ -37,18 +37,21 @@ BOOK_DROP_RATE = 0.1  # GPT_CONFIG_124M's; dropout does nothing in eval mode, wh
 
 
 def load_book_state_dict(
-    path_or_dict: str | Path | Mapping[str, Any], cfg: GPTConfig | Mapping[str, Any] | None = None
+    path_or_dict: str | Path | Mapping[str, Any],
+    cfg: GPTConfig | Mapping[str, Any] | None = None,
+    *,
+    n_heads: int | None = None,
 ) -> GPTModel:
     """A GPTModel (eval mode) holding the weights of a book ``model.pth`` or ``model_and_optimizer.pth``.
 
     ``path_or_dict`` is the file, or what ``torch.load`` returned for it. ``cfg`` is optional: the
-    config is inferred from the shapes (n_heads from GPT-2's widths), and a given one must match them.
-    Every problem raises a ValueError that says what is wrong.
+    config is inferred from the shapes (n_heads from GPT-2's widths, or ``n_heads`` if given), and a
+    given one must match them. Every problem raises a ValueError that says what is wrong.
     """
     where = str(path_or_dict) if isinstance(path_or_dict, (str, Path)) else "the state dict"
     loaded = _read(Path(path_or_dict)) if isinstance(path_or_dict, (str, Path)) else path_or_dict
     state = _state_dict(loaded, where)
-    inferred = infer_book_config(state, where, n_heads=None if cfg is None else GPTConfig.coerce(cfg).n_heads)
+    inferred = infer_book_config(state, where, n_heads=n_heads if cfg is None else GPTConfig.coerce(cfg).n_heads)
     if cfg is not None:
         _check_matches(GPTConfig.coerce(cfg), inferred, where)
         inferred = GPTConfig.coerce(cfg)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .book import load_book_state_dict
 from .building import empty_model
+from .checkpoints import METADATA_KEY, load_checkpoint
 from .config import PRESETS
 from .model import GPTModel
 from .tensorfile import TensorFile
@@ -94,4 +96,31 @@ def load_local(path: str | Path) -> GPTModel:
             f"{path} is not a .safetensors file; give a GPT-2 model.safetensors or a folder holding "
             f"{CONFIG_FILE} and {WEIGHTS_FILE}"
         )
+    return load_weights_file(path)
+
+
+MODEL_FILE_SUFFIXES = (".pth", ".pt", ".safetensors")
+
+
+def load_model_file(path: str | Path, n_heads: int | None = None) -> GPTModel:
+    """Any one-file model a reader may bring, as a GPTModel (eval mode).
+
+    - ``.pth`` / ``.pt``: the book's chapter-5 files (load_book_state_dict);
+    - ``.safetensors`` with gptcore's metadata: one of the explorer's own checkpoints;
+    - ``.safetensors`` with the book's names (``tok_emb.weight``, ...): a state dict saved with safetensors;
+    - any other ``.safetensors``: OpenAI's GPT-2 layout, as transformers saves it.
+
+    ``n_heads`` is needed only where the width is not one of GPT-2's. Raises ValueError saying what is wrong.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MODEL_FILE_SUFFIXES:
+        raise ValueError(f"{path.name} is not a model file: give a .pth (as chapter 5 saves it) or a .safetensors file")
+    if suffix in (".pth", ".pt"):
+        return load_book_state_dict(path, n_heads=n_heads)
+    file = TensorFile(path)  # reads the header only; a damaged file fails here, naming itself
+    if METADATA_KEY in file.metadata:
+        return load_checkpoint(path)
+    if "tok_emb.weight" in file.shapes:
+        return load_book_state_dict({name: file.read(name) for name in file.shapes}, n_heads=n_heads)
     return load_weights_file(path)

@@ -9,6 +9,7 @@ from gptcore import get_tokenizer
 from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready, unverified_warning
 from .display import presenter_toggle
 from .models import MODEL_KEY, current_choice, current_model_id
+from .own_model import render_own_model
 from .picker import WANTED_KEY, choose_model, render_model_picker
 from .remembered import keep_opening_link
 from .state import DEFAULT_PROMPT, MAX_PROMPT_CHARS, PROMPT_KEY, current_prompt
@@ -56,6 +57,7 @@ def render_sidebar() -> None:
     init_state()
     with st.sidebar:
         render_model_picker()
+        render_own_model()
         st.session_state["_prompt_box"] = current_prompt()
         st.text_area(
             "Prompt",
