@@ -131,3 +131,50 @@ class Exploit:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def test_openai_weights_assigned_by_the_books_attribute_paths_give_hugging_faces_logits():
+    """Chapter 5 fills a GPTModel by assigning OpenAI's arrays to attribute paths; on gptcore's model
+    the same assignments give the same logits as Hugging Face's GPT-2 with those weights."""
+    from test_weights import SMALL as HF_SHAPED
+    from test_weights import hf_gpt2
+
+    hf = hf_gpt2(HF_SHAPED, seed=3)
+    weights = {name.removeprefix("transformer."): tensor for name, tensor in hf.state_dict().items()}
+    model = GPTModel(HF_SHAPED)
+
+    def put(parameter_owner, name: str, value: torch.Tensor) -> None:
+        old = getattr(parameter_owner, name)
+        assert old.shape == value.shape, (name, old.shape, value.shape)
+        setattr(parameter_owner, name, nn.Parameter(value.clone()))  # a new Parameter, as the book's assign()
+
+    put(model.pos_emb, "weight", weights["wpe.weight"])
+    put(model.tok_emb, "weight", weights["wte.weight"])
+    for b, block in enumerate(model.trf_blocks):
+        # OpenAI's Conv1D stores (in, out): the book transposes, and splits c_attn into query, key, value.
+        q_w, k_w, v_w = weights[f"h.{b}.attn.c_attn.weight"].split(HF_SHAPED.emb_dim, dim=-1)
+        q_b, k_b, v_b = weights[f"h.{b}.attn.c_attn.bias"].split(HF_SHAPED.emb_dim, dim=-1)
+        for linear, w, bias in (
+            (block.att.W_query, q_w, q_b),
+            (block.att.W_key, k_w, k_b),
+            (block.att.W_value, v_w, v_b),
+        ):
+            put(linear, "weight", w.T)
+            put(linear, "bias", bias)
+        put(block.att.out_proj, "weight", weights[f"h.{b}.attn.c_proj.weight"].T)
+        put(block.att.out_proj, "bias", weights[f"h.{b}.attn.c_proj.bias"])
+        put(block.ff.layers[0], "weight", weights[f"h.{b}.mlp.c_fc.weight"].T)
+        put(block.ff.layers[0], "bias", weights[f"h.{b}.mlp.c_fc.bias"])
+        put(block.ff.layers[2], "weight", weights[f"h.{b}.mlp.c_proj.weight"].T)
+        put(block.ff.layers[2], "bias", weights[f"h.{b}.mlp.c_proj.bias"])
+        put(block.norm1, "scale", weights[f"h.{b}.ln_1.weight"])
+        put(block.norm1, "shift", weights[f"h.{b}.ln_1.bias"])
+        put(block.norm2, "scale", weights[f"h.{b}.ln_2.weight"])
+        put(block.norm2, "shift", weights[f"h.{b}.ln_2.bias"])
+    put(model.final_norm, "scale", weights["ln_f.weight"])
+    put(model.final_norm, "shift", weights["ln_f.bias"])
+    put(model.out_head, "weight", weights["wte.weight"])  # GPT-2 ties its head to the token embedding
+    model.eval()
+    ids = torch.tensor([[464, 3290, 318, 257, 1332, 13]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids), hf(ids).logits, atol=1e-4, rtol=0)
