@@ -78,9 +78,10 @@ def test_a_damaged_upload_says_what_is_wrong_and_loses_nothing(folder):
 def test_the_size_limit_is_stated_and_kept(folder, monkeypatch):
     monkeypatch.setenv(own_model.MAX_UPLOAD_ENV, "1")
     at = open_app_page("pages/home.py", TINY)
-    assert any("up to 1 MB" in caption.value or "up to 1.05 MB" in caption.value for caption in at.caption)
+    assert any("up to 1 MB" in caption.value for caption in at.caption)
     upload(at, "model.pth", book_pth(build_model(PRESETS["tiny"], seed=1)), heads=4)  # about 13 MB
-    assert any("this server takes models up to" in error.value for error in at.error)
+    assert any("this server takes models up to 1 MB" in error.value for error in at.error)
+    assert own_model.limit_text(2048) == "2 GB"
     assert at.session_state["model_id"] == TINY
 
 

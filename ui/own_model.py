@@ -52,6 +52,11 @@ def max_upload_mb() -> int:
         return DEFAULT_MAX_UPLOAD_MB
 
 
+def limit_text(megabytes: int) -> str:
+    """'2 GB' for 2,048 MB, as the uploader itself counts (1 GB = 1,024 MB)."""
+    return f"{megabytes / 1024:g} GB" if megabytes >= 1024 else f"{megabytes} MB"
+
+
 def render_own_model() -> None:
     """The expander under the Model list."""
     with st.expander("Your own model"):
@@ -64,7 +69,7 @@ def render_own_model() -> None:
         limit = max_upload_mb()
         st.caption(
             "The model you built with the book: chapter 5's model.pth or model_and_optimizer.pth, or a "
-            f".safetensors file, up to {format_bytes(limit * 2**20)}. It joins the Model list for the whole class."
+            f".safetensors file, up to {limit_text(limit)}. It joins the Model list for the whole class."
         )
         upload = st.file_uploader(
             "Model file", type=[suffix.lstrip(".") for suffix in MODEL_FILE_SUFFIXES], key="own_model_upload",
@@ -89,7 +94,7 @@ def add_uploaded_model(file_name: str, data, n_heads: int | None = None) -> tupl
     """Validate an upload and save it as a checkpoint: (its picker id, None) or (None, what is wrong)."""
     size, limit = len(data), max_upload_mb() * 2**20
     if size > limit:
-        return None, f"{file_name} is {format_bytes(size)}; this server takes models up to {format_bytes(limit)}."
+        return None, f"{file_name} is {format_bytes(size)}; this server takes models up to {limit_text(max_upload_mb())}."
     if Path(file_name).suffix.lower() not in MODEL_FILE_SUFFIXES:
         return None, f"{file_name} is not a model file: upload a .pth (as chapter 5 saves it) or a .safetensors file."
     folder = checkpoint_folder()
