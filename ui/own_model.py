@@ -92,9 +92,9 @@ def render_own_model() -> None:
 
 def add_uploaded_model(file_name: str, data, n_heads: int | None = None) -> tuple[str | None, str | None]:
     """Validate an upload and save it as a checkpoint: (its picker id, None) or (None, what is wrong)."""
-    size, limit = len(data), max_upload_mb() * 2**20
-    if size > limit:
-        return None, f"{file_name} is {format_bytes(size)}; this server takes models up to {limit_text(max_upload_mb())}."
+    size, megabytes = len(data), max_upload_mb()
+    if size > megabytes * 2**20:
+        return None, f"{file_name} is {format_bytes(size)}; this server takes models up to {limit_text(megabytes)}."
     if Path(file_name).suffix.lower() not in MODEL_FILE_SUFFIXES:
         return None, f"{file_name} is not a model file: upload a .pth (as chapter 5 saves it) or a .safetensors file."
     folder = checkpoint_folder()
