@@ -22,6 +22,15 @@ from .building import build_model
 from .checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from .config import GPT_CONFIG_124M, PRESETS, GPTConfig
 from .decoding import BatchKVCache, DecodeBatch
+from .edits import (
+    HeadAblation,
+    NeuronAblation,
+    ResidualPatch,
+    ShortcutRemoval,
+    SublayerAblation,
+    applying,
+    run_with_edits,
+)
 from .generation import Candidate, Step, generate, generate_steps, generate_text_simple
 from .gradients import ExampleDeepNeuralNetwork, GradientReport, gradient_norms, shortcut_experiment
 from .hooks import HookPoint, Recorder, recording
@@ -58,18 +67,24 @@ __all__ = [
     "GPTConfig",
     "GPTModel",
     "GradientReport",
+    "HeadAblation",
     "HookPoint",
     "KVCache",
     "LayerNorm",
     "MultiHeadAttention",
+    "NeuronAblation",
     "Recorder",
+    "ResidualPatch",
+    "ShortcutRemoval",
     "Step",
     "StepReport",
+    "SublayerAblation",
     "Trace",
     "TrainingDataError",
     "TrainingResult",
     "TrainingSettings",
     "TransformerBlock",
+    "applying",
     "build_model",
     "count_parameters",
     "count_parameters_tied",
@@ -88,6 +103,7 @@ __all__ = [
     "new_training_model",
     "parameter_breakdown",
     "recording",
+    "run_with_edits",
     "save_checkpoint",
     "shortcut_experiment",
     "size_mb",

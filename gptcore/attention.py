@@ -115,6 +115,7 @@ class MultiHeadAttention(nn.Module):
         self.hook_keys = HookPoint()  # (b, n_heads, T, head_dim) the new tokens' keys
         self.hook_scores = HookPoint()  # (b, n_heads, T, T_total) scaled, masked, before softmax
         self.hook_weights = HookPoint()  # (b, n_heads, T, T_total) the attention pattern
+        self.hook_context = HookPoint()  # (b, T, n_heads, head_dim) each head's output, before out_proj mixes them
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         b, num_tokens, _ = x.shape
@@ -136,6 +137,6 @@ class MultiHeadAttention(nn.Module):
         attn_weights = self.hook_weights(torch.softmax(attn_scores, dim=-1))
         attn_weights = self.dropout(attn_weights)
 
-        context_vec = (attn_weights @ values).transpose(1, 2)  # (b, T, n_heads, head_dim)
+        context_vec = self.hook_context((attn_weights @ values).transpose(1, 2))  # (b, T, n_heads, head_dim)
         context_vec = context_vec.reshape(b, num_tokens, self.d_out)  # heads side by side again
         return self.out_proj(context_vec)

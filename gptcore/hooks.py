@@ -1,10 +1,12 @@
-"""Hook points: identity layers that let a trace capture internals without touching the maths.
+"""Hook points: identity layers that let a trace capture internals, and an experiment change them.
 
 Every place worth looking at in the model passes its tensor through a ``HookPoint``. Normally the
 hook point does nothing. While ``recording(recorder)`` is active *in the current context* (a
 ``contextvars.ContextVar``, so per thread and per asyncio task), each hook point hands its tensor
-to that recorder. Nothing is ever registered on the model, so one model object can be shared by
-many students' sessions running in threads, and each trace sees only its own tensors.
+to that recorder. While ``editing(editor)`` is active, each hook point first lets the editor
+replace its tensor (gptcore/edits.py: a head switched off, a stream patched in). Nothing is ever
+registered on the model, so one model object can be shared by many students' sessions running in
+threads, and each pass sees only its own recorder and its own edits.
 """
 
 from __future__ import annotations
@@ -12,11 +14,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol
 
 import torch
 from torch import nn
 
 _active_recorder: ContextVar[Recorder | None] = ContextVar("gptcore_active_recorder", default=None)
+_active_editor: ContextVar[Editor | None] = ContextVar("gptcore_active_editor", default=None)
+
+
+class Editor(Protocol):
+    """What an experiment changes in a forward pass (gptcore/edits.py makes them)."""
+
+    def edit(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """The tensor to pass on from hook point ``name``: ``tensor`` itself, or a changed copy."""
+        ...
+
+    def keeps_shortcut(self, layer: int) -> bool:
+        """Whether block ``layer`` adds its input back (False: its shortcuts are removed)."""
+        ...
 
 
 class HookPoint(nn.Module):
@@ -27,6 +43,9 @@ class HookPoint(nn.Module):
         self.name = ""  # dotted path inside the model, set once by name_hook_points()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        editor = _active_editor.get()
+        if editor is not None:
+            x = editor.edit(self.name, x)  # recorded as changed: a trace shows what the model used
         recorder = _active_recorder.get()
         if recorder is not None:
             recorder.record(self.name, x)
@@ -67,3 +86,19 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
         yield recorder
     finally:
         _active_recorder.reset(token)
+
+
+@contextmanager
+def editing(editor: Editor) -> Iterator[Editor]:
+    """Make ``editor`` change the forward passes inside the with-block, in this context only."""
+    token = _active_editor.set(editor)
+    try:
+        yield editor
+    finally:
+        _active_editor.reset(token)
+
+
+def shortcut_kept(layer: int) -> bool:
+    """Whether block ``layer`` keeps its shortcuts in this context (always, unless an edit removes them)."""
+    editor = _active_editor.get()
+    return editor is None or editor.keeps_shortcut(layer)

@@ -10,7 +10,7 @@ from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
 from .config import GPTConfig
-from .hooks import HookPoint, name_hook_points
+from .hooks import HookPoint, name_hook_points, shortcut_kept
 from .layers import FeedForward, LayerNorm
 from .weight_layout import store_linear_weights_input_major, vocab_logits
 
@@ -42,7 +42,9 @@ class TransformerBlock(nn.Module):
         self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, use_shortcut: bool = True
     ) -> torch.Tensor:
         # The book's lines, one for one; each hook_* only lets a trace see the tensor passing by.
-        # With use_shortcut=False the block keeps only the sublayer's output (book section 4.4).
+        # With use_shortcut=False the block keeps only the sublayer's output (book section 4.4);
+        # an experiment can remove one block's shortcuts (gptcore/edits.py: ShortcutRemoval).
+        use_shortcut = use_shortcut and shortcut_kept(layer)
         x = self.hook_resid_pre(x)
         shortcut = x
         x = self.norm1(x)

@@ -224,8 +224,9 @@ def record_forward(
     Returns the recorded tensors and (b, vocab) logits after each row's last real token: the output
     head is applied to that one position per row (a third of a long prompt's forward pass otherwise).
     """
-    derived_hooks = tuple(LAYER_FIELDS[name] for name in DERIVED_FIELDS)
-    stored = Recorder(keep=lambda name: not name.endswith(derived_hooks))
+    # Not kept: the attention maps (recomputed on demand) and the heads' outputs (experiments edit them).
+    skipped = (*(LAYER_FIELDS[name] for name in DERIVED_FIELDS), "att.hook_context")
+    stored = Recorder(keep=lambda name: not name.endswith(skipped))
     device = model_device(model)
     with torch.no_grad(), recording(stored) as recorder:
         hidden = model.hidden_states(batch.to(device))  # (b, T, d)
