@@ -11,8 +11,8 @@ threads, and each pass sees only its own recorder and its own edits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -78,24 +78,24 @@ class Recorder:
         self.tensors[name] = tensor.detach() if self.detach else tensor
 
 
-@contextmanager
-def recording(recorder: Recorder) -> Iterator[Recorder]:
+def recording(recorder: Recorder) -> AbstractContextManager[Recorder]:
     """Make ``recorder`` the active one for the code inside the with-block, in this context only."""
-    token = _active_recorder.set(recorder)
-    try:
-        yield recorder
-    finally:
-        _active_recorder.reset(token)
+    return _active(_active_recorder, recorder)
+
+
+def editing(editor: Editor) -> AbstractContextManager[Editor]:
+    """Make ``editor`` change the forward passes inside the with-block, in this context only."""
+    return _active(_active_editor, editor)
 
 
 @contextmanager
-def editing(editor: Editor) -> Iterator[Editor]:
-    """Make ``editor`` change the forward passes inside the with-block, in this context only."""
-    token = _active_editor.set(editor)
+def _active(variable: ContextVar, value):
+    """``variable`` holds ``value`` inside the with-block, in this context only (threads and tasks keep theirs)."""
+    token = variable.set(value)
     try:
-        yield editor
+        yield value
     finally:
-        _active_editor.reset(token)
+        variable.reset(token)
 
 
 def shortcut_kept(layer: int) -> bool:
