@@ -255,3 +255,87 @@ def head_importance(
         probability_change=(torch.cat(probs) - base_probability).reshape(shape).cpu().numpy(),
         logit_change=(torch.cat(logits) - base[target]).reshape(shape).cpu().numpy(),
     )
+
+
+@dataclass(frozen=True)
+class PatchingScan:
+    """How much of the clean prompt's answer each patch restores on the corrupted prompt.
+
+    restored[layer, position] is 0 where patching the clean stream entering that block at that
+    position changes nothing, and 1 where it brings the answer's logit all the way back.
+    """
+
+    answer_token: int
+    clean_logit: float  # the answer's logit on the clean prompt
+    corrupted_logit: float  # and on the corrupted one
+    restored: np.ndarray  # (L, T)
+
+
+class _OnePatchPerRow:
+    """An editor for a batch of copies of the corrupted prompt: row r takes the clean stream entering
+    block ``layers[r]`` at ``positions[r]``."""
+
+    def __init__(self, layers: torch.Tensor, positions: torch.Tensor, clean: dict[int, torch.Tensor]) -> None:
+        self._patches = {
+            int(layer): (torch.nonzero(layers == layer)[:, 0], positions[layers == layer]) for layer in layers.unique()
+        }
+        self._clean = clean  # layer -> (T, d) clean stream entering it
+
+    def keeps_shortcut(self, layer: int) -> bool:
+        return True
+
+    def edit(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        if not name.endswith(".hook_resid_pre"):
+            return tensor
+        layer = int(name.split(".")[1])
+        if layer not in self._patches:
+            return tensor
+        rows, positions = self._patches[layer]
+        tensor = tensor.clone()
+        tensor[rows, positions] = self._clean[layer][positions]  # (rows, d) each row its own position
+        return tensor
+
+
+def patching_scan(
+    model: GPTModel,
+    clean_ids: Sequence[int] | np.ndarray | torch.Tensor,
+    corrupted_ids: Sequence[int] | np.ndarray | torch.Tensor,
+    answer_token: int | None = None,
+    max_batch_tokens: int = 4096,
+) -> PatchingScan:
+    """Patch the clean stream into the corrupted prompt at every (layer, position), one patch per run.
+
+    Both prompts must have the same number of tokens, so that each position means the same slot in
+    both. ``answer_token`` defaults to the clean prompt's most likely next token.
+    """
+    cfg = model.cfg
+    clean = as_token_ids(clean_ids)[-cfg.context_length :].to(model_device(model))
+    corrupted = as_token_ids(corrupted_ids)[-cfg.context_length :].to(model_device(model))
+    if len(clean) != len(corrupted):
+        raise ValueError(
+            f"the clean prompt has {len(clean)} tokens and the corrupted one {len(corrupted)}: patching swaps the "
+            "stream at one position for the same position of the other prompt, so both need the same number of "
+            "tokens (change a word for one that is also one token)"
+        )
+    recorder = Recorder(keep=lambda name: name.endswith("hook_resid_pre"))
+    with torch.no_grad(), recording(recorder):
+        clean_last = model.out_head(model.hidden_states(clean.unsqueeze(0))[:, -1])[0]  # (vocab,)
+    streams = {layer: recorder.tensors[f"trf_blocks.{layer}.hook_resid_pre"][0] for layer in range(cfg.n_layers)}
+    with torch.no_grad():
+        corrupted_last = model.out_head(model.hidden_states(corrupted.unsqueeze(0))[:, -1])[0]
+    answer = int(clean_last.argmax()) if answer_token is None else int(answer_token)
+    if not 0 <= answer < cfg.vocab_size:
+        raise ValueError(f"token {answer} is outside the vocabulary [0, {cfg.vocab_size})")
+    layers = torch.arange(cfg.n_layers).repeat_interleave(len(clean))  # (L * T,) row -> layer
+    positions = torch.arange(len(clean)).repeat(cfg.n_layers)  # (L * T,) row -> position
+    rows_per_batch = max(1, max_batch_tokens // len(clean))
+    patched = []
+    for start in range(0, len(layers), rows_per_batch):
+        chunk = slice(start, start + rows_per_batch)
+        batch = corrupted.unsqueeze(0).expand(len(layers[chunk]), -1)  # (rows, T)
+        with torch.no_grad(), editing(_OnePatchPerRow(layers[chunk], positions[chunk], streams)):
+            patched.append(model.out_head(model.hidden_states(batch)[:, -1])[:, answer])  # (rows,)
+    clean_logit, corrupted_logit = float(clean_last[answer]), float(corrupted_last[answer])
+    gap = clean_logit - corrupted_logit
+    restored = (torch.cat(patched) - corrupted_logit) / gap if gap != 0 else torch.zeros(len(layers))
+    return PatchingScan(answer, clean_logit, corrupted_logit, restored.reshape(cfg.n_layers, len(clean)).cpu().numpy())

@@ -169,3 +169,25 @@ def test_the_head_importance_scan_matches_ablating_each_head_alone(model):
             assert scan.probability_change[layer, head] == pytest.approx(probability - scan.probability, abs=1e-6)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         head_importance(model, IDS, target_token=50257)
+
+
+def test_the_patching_scan_matches_single_patches_and_restores_everything_at_layer_0(model):
+    from gptcore.edits import patching_scan
+
+    clean = IDS
+    corrupted = [*IDS[:3], 4242, *IDS[4:]]  # one token changed
+    scan = patching_scan(model, clean, corrupted, max_batch_tokens=5 * len(clean))
+    assert scan.restored.shape == (model.cfg.n_layers, len(clean))
+    np.testing.assert_allclose(scan.restored[0, 3], 1.0, atol=1e-4)  # layer 0 at the changed token: all of it back
+    np.testing.assert_allclose(scan.restored[:, :3], 0.0, atol=1e-5)  # before the change, the streams are equal
+    for layer, position in ((1, 3), (1, 7), (0, 6)):
+        alone = run_with_edits(model, corrupted, [ResidualPatch(layer, position, clean)])[-1, scan.answer_token]
+        expected = (alone - scan.corrupted_logit) / (scan.clean_logit - scan.corrupted_logit)
+        assert scan.restored[layer, position] == pytest.approx(expected, abs=1e-4)
+
+
+def test_prompts_of_different_lengths_get_an_explanation(model):
+    from gptcore.edits import patching_scan
+
+    with pytest.raises(ValueError, match="both need the same number of tokens"):
+        patching_scan(model, IDS, IDS[:-1])
