@@ -44,6 +44,7 @@ PAGES = [
     "generate",
     "train",
     "compare",
+    "experiments",
 ]
 
 

@@ -26,13 +26,14 @@ What each edit does, in the book's terms:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .config import GPTConfig
 from .device import model_device
 from .hooks import Recorder, editing, recording
 from .model import GPTModel
@@ -79,9 +80,8 @@ class ResidualPatch:
 Edit = HeadAblation | NeuronAblation | SublayerAblation | ShortcutRemoval | ResidualPatch
 
 
-def check_edits(model: GPTModel, edits: Sequence[Edit]) -> None:
-    """Raise a ValueError naming the first edit that points outside the model."""
-    cfg = model.cfg
+def check_edits(cfg: GPTConfig, edits: Sequence[Edit]) -> None:
+    """Raise a ValueError naming the first edit that points outside a model of config ``cfg``."""
 
     def within(what: str, value: int, count: int, edit: Edit) -> None:
         if not 0 <= value < count:
@@ -109,7 +109,7 @@ class EditSet:
     """The edits of one experiment, ready to apply at the hook points (a hooks.Editor)."""
 
     def __init__(self, model: GPTModel, edits: Sequence[Edit]) -> None:
-        check_edits(model, edits)
+        check_edits(model.cfg, edits)
         self._by_hook: dict[str, list] = {}
         self._no_shortcut = {edit.layer for edit in edits if isinstance(edit, ShortcutRemoval)}
         for edit in edits:
@@ -221,12 +221,13 @@ def head_importance(
     token_ids: Sequence[int] | np.ndarray | torch.Tensor,
     target_token: int | None = None,
     max_batch_tokens: int = 4096,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> HeadImportance:
     """Ablate each of the L x H heads in turn and measure the next token's probability and logit.
 
     The L x H copies of the prompt run as batches (of at most ``max_batch_tokens`` tokens), each row
     with its own head switched off; only the last position's logits are computed. ``target_token``
-    defaults to the model's own most likely next token.
+    defaults to the model's own most likely next token. ``on_batch(done, total)`` hears of each batch.
     """
     cfg = model.cfg
     ids = as_token_ids(token_ids)[-cfg.context_length :].to(model_device(model))
@@ -246,6 +247,8 @@ def head_importance(
             last = model.out_head(model.hidden_states(batch)[:, -1])  # (rows, vocab)
         logits.append(last[:, target])
         probs.append(torch.softmax(last, dim=-1)[:, target])
+        if on_batch is not None:
+            on_batch(min(start + rows_per_batch, len(layers)), len(layers))
     base_probability = float(torch.softmax(base, dim=-1)[target])
     shape = (cfg.n_layers, cfg.n_heads)
     return HeadImportance(
@@ -302,6 +305,7 @@ def patching_scan(
     corrupted_ids: Sequence[int] | np.ndarray | torch.Tensor,
     answer_token: int | None = None,
     max_batch_tokens: int = 4096,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> PatchingScan:
     """Patch the clean stream into the corrupted prompt at every (layer, position), one patch per run.
 
@@ -335,6 +339,8 @@ def patching_scan(
         batch = corrupted.unsqueeze(0).expand(len(layers[chunk]), -1)  # (rows, T)
         with torch.no_grad(), editing(_OnePatchPerRow(layers[chunk], positions[chunk], streams)):
             patched.append(model.out_head(model.hidden_states(batch)[:, -1])[:, answer])  # (rows,)
+        if on_batch is not None:
+            on_batch(min(start + rows_per_batch, len(layers)), len(layers))
     clean_logit, corrupted_logit = float(clean_last[answer]), float(corrupted_last[answer])
     gap = clean_logit - corrupted_logit
     restored = (torch.cat(patched) - corrupted_logit) / gap if gap != 0 else torch.zeros(len(layers))

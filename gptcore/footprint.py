@@ -84,6 +84,21 @@ def batched_generation_bytes(cfg: GPTConfig, num_tokens: int) -> int:
     return generation_bytes(cfg, cache_capacity(num_tokens, cfg.context_length))
 
 
+def edited_pass_bytes(cfg: GPTConfig, rows: int, num_tokens: int, every_position: bool = True) -> int:
+    """A forward pass of ``rows`` copies of a prompt with edits (gptcore/edits.py), with logits for every
+    position, or (``every_position=False``, as the scans) for the last one.
+
+    As generation's prompt pass (two (H, T, T) blocks and some fourteen d-wide blocks a token), per
+    row, with the edited tensors' copies (one more d-wide block) and each row's logits. Not yet
+    measured in bench/bench_memory.py: an estimate from the pass's shapes.
+    """
+    cfg = GPTConfig.coerce(cfg)
+    n_tokens = min(num_tokens, cfg.context_length)
+    logits = (n_tokens if every_position else 1) * cfg.vocab_size
+    per_row = 2 * cfg.n_heads * n_tokens**2 + 15 * n_tokens * cfg.emb_dim + logits
+    return FLOAT32 * rows * per_row + GENERATION_WORKSPACE
+
+
 def unit_embedding_bytes(cfg: GPTConfig) -> int:
     """The token embedding matrix with unit rows, which the Tokens page keeps to find neighbours: V x d."""
     cfg = GPTConfig.coerce(cfg)

@@ -297,6 +297,23 @@ def test_presenter_mode_on_a_projector_at_150_percent_keeps_every_label_and_its_
     save_screenshot(page, "presenter-150-percent-attention")
 
 
+def test_clicking_a_cell_of_the_head_importance_map_switches_that_head_off(app_url, open_tab):
+    page = open_tab()
+    page.goto(link(app_url, "experiments", model=TINY_MODEL_ID, prompt="Every effort moves you"))
+    wait_until_rendered(page)
+    assert_no_errors_shown(page)
+    cells = page.locator(".st-key-exp_importance .js-plotly-plot .nsewdrag").first
+    cells.scroll_into_view_if_needed()  # a click lands only inside the window
+    grid = cells.bounding_box()
+    # The tiny model's map is 2 layers x 4 heads: the centre of layer 1, head 2.
+    page.mouse.click(grid["x"] + grid["width"] * 2.5 / 4, grid["y"] + grid["height"] * 1.5 / 2)
+    page.wait_for_function("location.search.includes('edits=h1.2')")  # the address changes in place
+    wait_until_rendered(page)
+    assert_no_errors_shown(page)
+    assert "head 2 of layer 1" in page.locator(".st-key-exp_heads").inner_text()
+    save_screenshot(page, "experiments-after-a-click")
+
+
 def test_shared_link_opens_the_same_prompt(app_url, open_tab, tokenizer):
     # Two lines, non-ASCII letters and URL-special characters: all must survive the trip through the address.
     prompt = "Ünïcode & 50% of\nthe words = fine?"

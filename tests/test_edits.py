@@ -149,9 +149,9 @@ def test_the_issues_examples_on_gpt2_124m_are_refused(book_model):
     from gptcore.edits import check_edits
 
     with pytest.raises(ValueError, match="layer 12 is outside the model, which has layers 0 to 11"):
-        check_edits(book_model, [HeadAblation(12, 0)])
+        check_edits(book_model.cfg, [HeadAblation(12, 0)])
     with pytest.raises(ValueError, match="neuron 3072 is outside the model, which has neurons 0 to 3071"):
-        check_edits(book_model, [NeuronAblation(0, 3072)])
+        check_edits(book_model.cfg, [NeuronAblation(0, 3072)])
 
 
 def test_the_head_importance_scan_matches_ablating_each_head_alone(model):

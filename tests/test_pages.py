@@ -16,6 +16,7 @@ PAGES = [
     "pages/generate.py",
     "pages/train.py",
     "pages/compare.py",
+    "pages/experiments.py",
 ]
 TINY = "tiny-seed123"
 

@@ -81,10 +81,13 @@ def styled(figure: go.Figure) -> go.Figure:
     return figure
 
 
-def plot(figure: go.Figure, key: str | None = None, width: str = "stretch", where=st, **kwargs) -> None:
-    """st.plotly_chart in the house style, without Plotly's hover toolbar; ``where``: a slot such as st.empty()."""
+def plot(figure: go.Figure, key: str | None = None, width: str = "stretch", where=st, **kwargs):
+    """st.plotly_chart in the house style, without Plotly's hover toolbar; ``where``: a slot such as st.empty().
+
+    Returns what st.plotly_chart returns: with ``on_select="rerun"``, the cells a student clicked.
+    """
     config = {"displayModeBar": False, **kwargs.pop("config", {})}
-    where.plotly_chart(styled(figure), width=width, key=key, config=config, **kwargs)
+    return where.plotly_chart(styled(figure), width=width, key=key, config=config, **kwargs)
 
 
 def side_by_side(count: int = 2) -> list:

@@ -34,6 +34,7 @@ PAGES = [
     ("generate.py", "Generate", "✍️"),
     ("train.py", "Train", "🏋️"),
     ("compare.py", "Compare", "⚖️"),
+    ("experiments.py", "Experiments", "🧪"),
 ]
 _HANDED_OVER = "_frame_handed_over"  # session key: a page hands over once, so it can never rerun forever
 _frame = threading.local()  # per script thread: is app.py's frame running this page now?

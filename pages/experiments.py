@@ -1,0 +1,184 @@
+"""Experiments: switch parts of the model off, see what changes, find the heads that matter, patch prompts."""
+
+from __future__ import annotations
+
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+import ui
+from gptcore import GPTModel, HeadAblation, applying, generate
+from gptcore.edits import head_importance, patching_scan, run_with_edits
+from gptcore.footprint import edited_pass_bytes, generation_bytes
+from gptcore.generation import split_generated_text
+from gptcore.tokenizer import get_tokenizer, token_label
+from ui.charts.experiments import before_after_figure, importance_figure, patching_figure
+from ui.chips import text_html
+from ui.experiments import EDITS_KEY, add_edit, code_of, current_edits, describe, edit_of, set_edits
+from ui.figures import percent
+
+CONTINUATION_TOKENS = 20
+TOP_K = 10
+SCAN_ROWS = 144  # a scan's batches hold at most this many copies of a short prompt (bench/bench_experiments.py)
+IMPORTANCE_KEY = "exp_importance"
+
+
+def describe_code(code: str) -> str:
+    return describe(edit_of(code))
+
+
+def rebuild_edits() -> None:
+    """The multiselects' and the neuron box's choices, as the session's one list of edits."""
+    chosen = [*st.session_state["exp_heads"], *st.session_state["exp_sublayers"], *st.session_state["exp_shortcuts"]]
+    neurons = [f"n{item.strip()}" for item in st.session_state["exp_neurons"].replace(",", " ").split()]
+    set_edits([edit for edit in map(edit_of, [*chosen, *neurons]) if edit is not None])
+
+
+def ablate_clicked_head() -> None:
+    """The importance map's on_select: a clicked cell (layer, head) joins the edits before the rerun."""
+    for point in st.session_state[IMPORTANCE_KEY].selection.points:
+        add_edit(HeadAblation(int(point["y"]), int(point["x"])))
+
+
+@ui.cached
+def cached_next(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> np.ndarray:
+    """(2, vocab) next-token logits: without and with the edits."""
+    edits = [edit_of(code) for code in codes]
+    with ui.computing(reserve=edited_pass_bytes(_model.cfg, 2, len(token_ids)), what="Running the edited model"):
+        return np.stack([run_with_edits(_model, token_ids, [])[-1], run_with_edits(_model, token_ids, edits)[-1]])
+
+
+@ui.cached
+def cached_continuation(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> str:
+    needed = generation_bytes(_model.cfg, len(token_ids) + CONTINUATION_TOKENS)
+    with ui.computing(reserve=needed, what="Writing with the edits"), applying(_model, [edit_of(c) for c in codes]):
+        written = generate(_model, torch.tensor([token_ids]), CONTINUATION_TOKENS, _model.cfg.context_length)
+    return split_generated_text(list(token_ids), written[0, len(token_ids) :].tolist())[1]
+
+
+@ui.cached
+def cached_importance(model_id: str, token_ids: tuple[int, ...], target: int, _model: GPTModel, _bar=None):
+    rows = max(1, SCAN_ROWS * 16 // len(token_ids))
+    needed = edited_pass_bytes(_model.cfg, rows, len(token_ids), every_position=False)
+    with ui.computing(reserve=needed, what="Switching each head off in turn"):
+        return head_importance(_model, token_ids, target, max_batch_tokens=rows * len(token_ids), on_batch=_bar)
+
+
+@ui.cached
+def cached_patching(model_id: str, clean: tuple[int, ...], corrupted: tuple[int, ...], _model: GPTModel, _bar=None):
+    rows = max(1, SCAN_ROWS * 16 // len(clean))
+    needed = edited_pass_bytes(_model.cfg, rows, len(clean), every_position=False)
+    with ui.computing(reserve=needed, what="Patching every layer and position"):
+        return patching_scan(_model, clean, corrupted, max_batch_tokens=rows * len(clean), on_batch=_bar)
+
+
+def progress_bar(text: str):
+    """A slot for a progress bar, and the callback that fills it (the slot is cleared after the scan)."""
+    slot = st.empty()
+    return slot, lambda done, total: slot.progress(done / total, text=f"{text} {done} of {total}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+st.title("Experiments")
+ui.explain(
+    "The surest way to learn what a part of the model does is to switch it off and see what changes. Pick heads, "
+    "neurons, whole sublayers or a block's shortcuts; the model runs your prompt without them, only for you (the "
+    "model everyone shares is not changed). The link in the address bar carries your experiment."
+)
+model, model_id = ui.current_model(), ui.current_model_id()
+cfg = model.cfg
+ids = tuple(ui.prompt_token_ids()[-cfg.context_length :])
+edits, problems = current_edits(cfg)
+for problem in problems:
+    st.warning(f"Left out of this experiment: {problem}.")
+
+st.subheader("1. Switch parts of the model off")
+codes = [code_of(edit) for edit in edits]
+st.session_state["exp_heads"] = [code for code in codes if code.startswith("h")]
+st.session_state["exp_sublayers"] = [code for code in codes if code[0] in "af"]
+st.session_state["exp_shortcuts"] = [code for code in codes if code.startswith("s")]
+st.session_state["exp_neurons"] = " ".join(code[1:] for code in codes if code.startswith("n"))
+head_codes = [f"h{layer}.{head}" for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+block_codes = [f"{kind}{layer}" for layer in range(cfg.n_layers) for kind in "af"]
+heads_column, blocks_column = st.columns(2)
+with heads_column:
+    names = ui.option_names(head_codes, describe_code)
+    st.multiselect("Heads", head_codes, key="exp_heads", format_func=names, on_change=rebuild_edits)
+    st.text_input(
+        "Neurons (layer.neuron, e.g. 5.1021)", key="exp_neurons", on_change=rebuild_edits,
+        help=f"Each block's feed-forward has {4 * cfg.emb_dim:,} neurons; the Feed-forward page lists the most active.",
+    )  # fmt: skip
+with blocks_column:
+    names = ui.option_names(block_codes, describe_code)
+    st.multiselect("Sublayers", block_codes, key="exp_sublayers", format_func=names, on_change=rebuild_edits)
+    shortcut_codes = [f"s{layer}" for layer in range(cfg.n_layers)]
+    names = ui.option_names(shortcut_codes, describe_code)
+    st.multiselect("Shortcuts removed", shortcut_codes, key="exp_shortcuts", format_func=names, on_change=rebuild_edits)
+set_edits(edits)  # keeps the link in step
+if st.session_state.get(EDITS_KEY):
+    st.button("Switch everything back on", key="exp_clear", on_click=set_edits, args=([],))
+
+st.subheader("2. What changed")
+before, after = cached_next(model_id, ids, tuple(codes), model)
+p_before, p_after = (np.exp(x - x.max()) / np.exp(x - x.max()).sum() for x in (before, after))  # softmax
+target_text = st.text_input("Token to follow (blank: the model's own first choice)", key="exp_target")
+target_ids = get_tokenizer().encode(target_text) if target_text else [int(p_before.argmax())]
+if len(target_ids) != 1:
+    st.info(f"“{target_text}” is {len(target_ids)} tokens; the first one, {token_label(target_ids[0])}, is followed.")
+target = target_ids[0]
+shown = list(dict.fromkeys([*np.argsort(-p_before)[:TOP_K], *np.argsort(-p_after)[:TOP_K]]))  # both top 10s
+ui.plot(before_after_figure([token_label(int(i)) for i in shown], p_before[shown], p_after[shown]), key="exp_bars")
+kl = float(np.sum(p_before * (np.log(p_before + 1e-30) - np.log(p_after + 1e-30))))
+metrics = st.columns(2)
+metrics[0].metric("KL divergence, before ‖ after", f"{kl:.4f} nats", help="0 when the edits change nothing.")
+metrics[1].metric(
+    f"Probability of {token_label(target)}", percent(p_after[target]), percent(p_after[target] - p_before[target])
+)
+left, right = st.columns(2)
+for column, title, active in ((left, "Before", ()), (right, "After the edits", tuple(codes))):
+    with column:
+        st.markdown(f"**{title}**: the next {CONTINUATION_TOKENS} tokens, greedy")
+        st.html(text_html("", cached_continuation(model_id, ids, active, model)))
+
+st.subheader(f"3. Which heads matter for {token_label(target)}")
+st.markdown(
+    f"Each of the {cfg.n_layers * cfg.n_heads} heads switched off alone: how the probability of {token_label(target)} "
+    "changes. Blue cells raise it, red ones lower it. Click a cell to switch that head off above."
+)
+slot, report = progress_bar("Switching each head off in turn:")
+scan = cached_importance(model_id, ids, target, model, report)
+slot.empty()
+ui.plot(importance_figure(scan.probability_change), key=IMPORTANCE_KEY, on_select=ablate_clicked_head)
+importance = pd.DataFrame(scan.probability_change).rename_axis("layer").add_prefix("head ").reset_index()
+ui.csv_download(importance, f"head_importance_{target}.csv", key="exp_importance_csv")
+
+st.subheader("4. Patch one prompt into another")
+st.markdown(
+    "Activation patching: run a *corrupted* prompt, but at one layer and position take the stream from the clean "
+    "prompt (the sidebar's). Where that brings the clean answer back, the model carries the difference there."
+)
+corrupted_text = st.text_input("Corrupted prompt (the same number of tokens)", key="exp_corrupted")
+if corrupted_text:
+    corrupted = tuple(get_tokenizer().encode(corrupted_text)[-cfg.context_length :])
+    if len(corrupted) != len(ids):
+        st.info(
+            f"The sidebar's prompt has {len(ids)} tokens and this one {len(corrupted)}. Patching swaps the stream at "
+            "one position for the same position of the other prompt, so both need the same number of tokens: change "
+            "a word for another that is also one token (the Tokens page shows how a text splits)."
+        )
+    else:
+        slot, report = progress_bar("Patching:")
+        patched = cached_patching(model_id, ids, corrupted, model, report)
+        slot.empty()
+        labels = ui.labels(list(corrupted))
+        ui.plot(patching_figure(patched.restored, labels), key="exp_patching")
+        st.caption(f"The clean answer: {token_label(patched.answer_token)}. 100% means the patch restores it fully.")
+        frame = pd.DataFrame(patched.restored, columns=labels).rename_axis("block").reset_index()
+        ui.csv_download(frame, "activation_patching.csv", key="exp_patching_csv")
