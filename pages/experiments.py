@@ -47,10 +47,9 @@ def ablate_clicked_head() -> None:
 
 @ui.cached
 def cached_next(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> np.ndarray:
-    """(2, vocab) next-token logits: without and with the edits."""
-    edits = [edit_of(code) for code in codes]
-    with ui.computing(reserve=edited_pass_bytes(_model.cfg, 2, len(token_ids)), what="Running the edited model"):
-        return np.stack([run_with_edits(_model, token_ids, [])[-1], run_with_edits(_model, token_ids, edits)[-1]])
+    """(vocab,) next-token logits with the edits of ``codes`` (none: the model's own, computed once per prompt)."""
+    with ui.computing(reserve=edited_pass_bytes(_model.cfg, 1, len(token_ids)), what="Running the edited model"):
+        return run_with_edits(_model, token_ids, [edit_of(code) for code in codes])[-1]
 
 
 @ui.cached
@@ -126,7 +125,7 @@ if st.session_state.get(EDITS_KEY):
     st.button("Switch everything back on", key="exp_clear", on_click=set_edits, args=([],))
 
 st.subheader("2. What changed")
-before, after = cached_next(model_id, ids, tuple(codes), model)
+before, after = cached_next(model_id, ids, (), model), cached_next(model_id, ids, tuple(codes), model)
 p_before, p_after = (np.exp(x - x.max()) / np.exp(x - x.max()).sum() for x in (before, after))  # softmax
 target_text = st.text_input("Token to follow (blank: the model's own first choice)", key="exp_target")
 target_ids = get_tokenizer().encode(target_text) if target_text else [int(p_before.argmax())]

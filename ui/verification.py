@@ -40,11 +40,13 @@ class VerdictBoard:
             if key in self._verdicts:
                 return self._verdicts[key]
             thread = self._running.get(key)
-            if thread is None:
+            started = thread is None
+            if started:
                 thread = threading.Thread(target=self._check, args=(key,), name=f"verify-{hub_name}", daemon=True)
                 self._running[key] = thread
                 thread.start()
-        thread.join(timeout=None if wait else QUICK_CHECK_S)
+        if wait or started:  # a check already under way is not waited for again on every rerun
+            thread.join(timeout=None if wait else QUICK_CHECK_S)
         with self._lock:
             return self._verdicts.get(key, CHECKING)
 
