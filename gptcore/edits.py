@@ -41,6 +41,10 @@ from .trace import as_token_ids
 
 SUBLAYERS = {"attention": "hook_attn_out", "feedforward": "hook_ff_out"}
 
+# A scan's batches hold at most this many tokens: all 144 heads' copies of a 16-token prompt in one
+# pass (bench/bench_experiments.py), and a peak that footprint.scan_bytes knows.
+SCAN_BATCH_TOKENS = 2304
+
 
 @dataclass(frozen=True)
 class HeadAblation:
@@ -220,7 +224,7 @@ def head_importance(
     model: GPTModel,
     token_ids: Sequence[int] | np.ndarray | torch.Tensor,
     target_token: int | None = None,
-    max_batch_tokens: int = 4096,
+    max_batch_tokens: int = SCAN_BATCH_TOKENS,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> HeadImportance:
     """Ablate each of the L x H heads in turn and measure the next token's probability and logit.
@@ -304,7 +308,7 @@ def patching_scan(
     clean_ids: Sequence[int] | np.ndarray | torch.Tensor,
     corrupted_ids: Sequence[int] | np.ndarray | torch.Tensor,
     answer_token: int | None = None,
-    max_batch_tokens: int = 4096,
+    max_batch_tokens: int = SCAN_BATCH_TOKENS,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PatchingScan:
     """Patch the clean stream into the corrupted prompt at every (layer, position), one patch per run.

@@ -14,7 +14,7 @@ import torch
 import ui
 from gptcore import GPTModel, HeadAblation, applying, generate
 from gptcore.edits import head_importance, patching_scan, run_with_edits
-from gptcore.footprint import edited_pass_bytes, generation_bytes
+from gptcore.footprint import edited_pass_bytes, generation_bytes, scan_bytes
 from gptcore.generation import split_generated_text
 from gptcore.tokenizer import get_tokenizer, token_label
 from ui.charts.experiments import before_after_figure, importance_figure, patching_figure
@@ -24,7 +24,6 @@ from ui.figures import percent
 
 CONTINUATION_TOKENS = 20
 TOP_K = 10
-SCAN_ROWS = 144  # a scan's batches hold at most this many copies of a short prompt (bench/bench_experiments.py)
 IMPORTANCE_KEY = "exp_importance"
 
 
@@ -48,7 +47,7 @@ def ablate_clicked_head() -> None:
 @ui.cached
 def cached_next(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> np.ndarray:
     """(vocab,) next-token logits with the edits of ``codes`` (none: the model's own, computed once per prompt)."""
-    with ui.computing(reserve=edited_pass_bytes(_model.cfg, 1, len(token_ids)), what="Running the edited model"):
+    with ui.computing(reserve=edited_pass_bytes(_model.cfg, len(token_ids)), what="Running the edited model"):
         return run_with_edits(_model, token_ids, [edit_of(code) for code in codes])[-1]
 
 
@@ -62,18 +61,15 @@ def cached_continuation(model_id: str, token_ids: tuple[int, ...], codes: tuple[
 
 @ui.cached
 def cached_importance(model_id: str, token_ids: tuple[int, ...], target: int, _model: GPTModel, _bar=None):
-    rows = max(1, SCAN_ROWS * 16 // len(token_ids))
-    needed = edited_pass_bytes(_model.cfg, rows, len(token_ids), every_position=False)
-    with ui.computing(reserve=needed, what="Switching each head off in turn"):
-        return head_importance(_model, token_ids, target, max_batch_tokens=rows * len(token_ids), on_batch=_bar)
+    with ui.computing(reserve=scan_bytes(_model.cfg, len(token_ids)), what="Switching each head off in turn"):
+        return head_importance(_model, token_ids, target, on_batch=_bar)
 
 
 @ui.cached
 def cached_patching(model_id: str, clean: tuple[int, ...], corrupted: tuple[int, ...], _model: GPTModel, _bar=None):
-    rows = max(1, SCAN_ROWS * 16 // len(clean))
-    needed = edited_pass_bytes(_model.cfg, rows, len(clean), every_position=False)
+    needed = scan_bytes(_model.cfg, len(clean), keeps_streams=True)
     with ui.computing(reserve=needed, what="Patching every layer and position"):
-        return patching_scan(_model, clean, corrupted, max_batch_tokens=rows * len(clean), on_batch=_bar)
+        return patching_scan(_model, clean, corrupted, on_batch=_bar)
 
 
 def progress_bar(text: str):
