@@ -1,8 +1,8 @@
 """A class pastes long texts at once: N sessions, each with its own ~1,000-token prompt, all at the same time.
 
 Each simulated student is the bench_class websocket client. It pastes its own long text into the
-sidebar's prompt box, then visits Tokens, Attention, LayerNorm, Feed-forward, Residual stream and
-Generate (and presses Generate: 20 greedy tokens), as a student would. For every page it records
+sidebar's prompt box, then visits Tokens, Attention, LayerNorm, Feed-forward, Residual stream,
+Generate (and presses Generate: 20 greedy tokens) and Experiments, as a student would. For every page it records
 whether the page arrived whole, ended with a clear message (waiting too long for memory or for the
 model, a prompt too long for the budget), or failed (an exception on the page, a dropped
 connection, no answer in time). It samples the server's resident memory as it goes.
@@ -42,7 +42,7 @@ from bench.bench_class import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PAGES = ["tokens", "attention", "layernorm", "feedforward", "residual", "generate"]
+PAGES = ["tokens", "attention", "layernorm", "feedforward", "residual", "generate", "experiments"]
 NEW_TOKENS = 20  # the Generate page's default
 # What the app says when it cannot serve a page now: out of memory budget, or too long a queue.
 # The clear messages a page may end with, and the kind of each, reported as "message: <kind>"
@@ -89,6 +89,8 @@ def page_outcome(page: str, payloads: list[bytes], session: StressSession) -> st
         return "failed: the Attention page did not show the student's own last token"
     if page == "generate" and session.expected is not None and html.escape(session.expected).encode() not in everything:
         return "failed: Generate did not write the expected text"
+    if page == "experiments" and b"Run the scan" not in everything:
+        return "failed: Experiments did not offer a long prompt's scan behind its button"
     return "ok"
 
 

@@ -175,17 +175,34 @@ def applying(model: GPTModel, edits: Sequence[Edit]) -> Iterator[EditSet]:
         yield edit_set
 
 
-def run_with_edits(
-    model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor, edits: Sequence[Edit]
-) -> np.ndarray:
-    """(T, vocab) logits for ``token_ids`` with ``edits`` applied; with none, exactly the model's own."""
+def _edited_ids(model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor, edits: Sequence[Edit]):
+    """The prompt's (T,) ids on the model's device, cropped to its context, once the patches are checked to fit."""
     ids = as_token_ids(token_ids)[-model.cfg.context_length :].to(model_device(model))
     for patch in (edit for edit in edits if isinstance(edit, ResidualPatch)):
         if patch.position >= len(ids):
             raise ValueError(f"{patch}: position {patch.position} is past the prompt's {len(ids)} tokens")
+    return ids
+
+
+def run_with_edits(
+    model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor, edits: Sequence[Edit]
+) -> np.ndarray:
+    """(T, vocab) logits for ``token_ids`` with ``edits`` applied; with none, exactly the model's own."""
+    ids = _edited_ids(model, token_ids, edits)
     with torch.no_grad(), applying(model, edits):
         logits = model(ids.unsqueeze(0))[0]  # (T, vocab)
     return logits.cpu().numpy()
+
+
+def next_token_logits(
+    model: GPTModel, token_ids: Sequence[int] | np.ndarray | torch.Tensor, edits: Sequence[Edit]
+) -> np.ndarray:
+    """(vocab,) logits after the last token with ``edits``: run_with_edits' last row, without the output
+    head's product for every other position (200 MB for a 1000-token prompt to GPT-2)."""
+    ids = _edited_ids(model, token_ids, edits)
+    with torch.no_grad(), applying(model, edits):
+        last = model.hidden_states(ids.unsqueeze(0))[:, -1]  # (1, emb_dim)
+        return model.out_head(last)[0].cpu().numpy()
 
 
 @dataclass(frozen=True)

@@ -104,12 +104,13 @@ def _batch_peak(cfg: GPTConfig, rows: int, n_tokens: int, logits_per_row: int) -
     return FLOAT32 * (feedforward + attention + output) + GENERATION_WORKSPACE
 
 
-def edited_pass_bytes(cfg: GPTConfig, num_tokens: int) -> int:
-    """One forward pass of a prompt with edits (gptcore/edits.py), with logits for every position:
-    past a few hundred tokens the (T, V) logits are the peak."""
+def edited_pass_bytes(cfg: GPTConfig, num_tokens: int, every_position: bool = True) -> int:
+    """One forward pass of a prompt with edits (gptcore/edits.py): with logits for every position
+    (run_with_edits; past a few hundred tokens the (T, V) logits are the peak), or for the next token
+    only (``every_position=False``, next_token_logits)."""
     cfg = GPTConfig.coerce(cfg)
     n_tokens = min(num_tokens, cfg.context_length)
-    return _batch_peak(cfg, 1, n_tokens, logits_per_row=n_tokens)
+    return _batch_peak(cfg, 1, n_tokens, logits_per_row=n_tokens if every_position else 1)
 
 
 def scan_bytes(cfg: GPTConfig, num_tokens: int, keeps_streams: bool = False) -> int:

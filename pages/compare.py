@@ -12,12 +12,12 @@ import streamlit as st
 
 import ui
 from gptcore import GPTModel, Trace
-from gptcore.footprint import batched_generation_bytes
 from gptcore.generation import split_generated_text
 from gptcore.lens import logit_lens
 from gptcore.normalization import layernorm_profile
 from ui.charts.compare import attention_figure, norm_figure
 from ui.chips import text_html
+from ui.continuation import CONTINUATION_TOKENS, greedy_continuation
 from ui.figures import next_token_figure
 from ui.pair import Side, default_pair, each_side, load_side, pick_model, shown_view
 from ui.tables import last_position_lens_frame, next_token_frame
@@ -28,7 +28,6 @@ LAYER_KEY = "compare_layer"
 HEAD_KEY = "compare_head"
 TOP_K = 10  # next-token candidates per model
 MAX_TOKENS_SHOWN = 48  # a longer prompt's heatmap shows its last tokens, so two heatmaps fit side by side
-CONTINUATION_TOKENS = 20
 PROMPT_TAIL_CHARS = 160  # the continuations show only the prompt's end, so the two stay side by side
 
 
@@ -47,18 +46,6 @@ def cached_lens(model_id: str, token_ids: tuple[int, ...], _model: GPTModel, _tr
 @ui.cached
 def cached_norms(model_id: str, token_ids: tuple[int, ...], _trace: Trace) -> pd.DataFrame:
     return layernorm_profile(_trace)
-
-
-@ui.cached
-def cached_continuation(model_id: str, token_ids: tuple[int, ...], _model: GPTModel) -> str:
-    """The greedy continuation, written in the class's decode batch; keyed by model and prompt."""
-    job = ui.generation_job(
-        _model, model_id, token_ids, max_new_tokens=CONTINUATION_TOKENS, context_size=_model.cfg.context_length
-    )
-    needed = batched_generation_bytes(_model.cfg, len(token_ids) + CONTINUATION_TOKENS)
-    with ui.reserving(needed, f"Writing {CONTINUATION_TOKENS} tokens after {len(token_ids)}"):
-        written = [step.token_id for steps in ui.generated_steps(job) for step in steps]
-    return split_generated_text(list(token_ids), written)[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +91,7 @@ prompt_text = split_generated_text(prompt_ids, [])[0]
 shown_prompt = prompt_text if len(prompt_text) <= PROMPT_TAIL_CHARS else "…" + prompt_text[-PROMPT_TAIL_CHARS:]
 for _index, side in each_side(sides):
     with st.spinner("Writing…"):
-        continuation = cached_continuation(*side.key, side.model)
+        continuation = greedy_continuation(*side.key, side.model)
     st.html(text_html(shown_prompt, continuation))
 
 # ---- Attention ------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from ui.frame import ensure_app_frame
 
 ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
 
+import time
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -13,18 +15,23 @@ import torch
 
 import ui
 from gptcore import GPTModel, HeadAblation, applying, generate
-from gptcore.edits import head_importance, patching_scan, run_with_edits
+from gptcore.edits import head_importance, next_token_logits, patching_scan
 from gptcore.footprint import edited_pass_bytes, generation_bytes, scan_bytes
 from gptcore.generation import split_generated_text
 from gptcore.tokenizer import get_tokenizer, token_label
 from ui.charts.experiments import before_after_figure, importance_figure, patching_figure
 from ui.chips import text_html
+from ui.continuation import CONTINUATION_TOKENS, greedy_continuation
 from ui.experiments import EDITS_KEY, add_edit, code_of, current_edits, describe, edit_of, set_edits
 from ui.figures import percent
 
-CONTINUATION_TOKENS = 20
 TOP_K = 10
 IMPORTANCE_KEY = "exp_importance"
+SCAN_ASKED_KEY = "exp_scan_asked"  # (model, prompt, token) whose scan the student asked for
+# Longer prompts wait for a button: the scan reads the prompt once per head (a 16-token prompt takes
+# GPT-2 124M 3 s on two cores, 64 tokens 10 s; bench/bench_experiments.py).
+AUTO_SCAN_TOKENS = 32
+PATCHING_MAX_TOKENS = 64  # L x T runs of T tokens: 64 tokens take GPT-2 124M about a minute on two cores
 
 
 def describe_code(code: str) -> str:
@@ -38,6 +45,10 @@ def rebuild_edits() -> None:
     set_edits([edit for edit in map(edit_of, [*chosen, *neurons]) if edit is not None])
 
 
+def ask_for_scan(what: tuple) -> None:
+    st.session_state[SCAN_ASKED_KEY] = what
+
+
 def ablate_clicked_head() -> None:
     """The importance map's on_select: a clicked cell (layer, head) joins the edits before the rerun."""
     for point in st.session_state[IMPORTANCE_KEY].selection.points:
@@ -45,14 +56,16 @@ def ablate_clicked_head() -> None:
 
 
 @ui.cached
-def cached_next(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> np.ndarray:
-    """(vocab,) next-token logits with the edits of ``codes`` (none: the model's own, computed once per prompt)."""
-    with ui.computing(reserve=edited_pass_bytes(_model.cfg, len(token_ids)), what="Running the edited model"):
-        return run_with_edits(_model, token_ids, [edit_of(code) for code in codes])[-1]
+def edited_next(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> np.ndarray:
+    """(vocab,) next-token logits with the edits of ``codes``."""
+    needed = edited_pass_bytes(_model.cfg, len(token_ids), every_position=False)
+    with ui.computing(reserve=needed, what="Running the edited model"):
+        return next_token_logits(_model, token_ids, [edit_of(code) for code in codes])
 
 
 @ui.cached
-def cached_continuation(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> str:
+def edited_continuation(model_id: str, token_ids: tuple[int, ...], codes: tuple[str, ...], _model: GPTModel) -> str:
+    """As ui.continuation's, with the edits: alone, not in the class's decode batch, whose rows share one pass."""
     needed = generation_bytes(_model.cfg, len(token_ids) + CONTINUATION_TOKENS)
     with ui.computing(reserve=needed, what="Writing with the edits"), applying(_model, [edit_of(c) for c in codes]):
         written = generate(_model, torch.tensor([token_ids]), CONTINUATION_TOKENS, _model.cfg.context_length)
@@ -73,9 +86,15 @@ def cached_patching(model_id: str, clean: tuple[int, ...], corrupted: tuple[int,
 
 
 def progress_bar(text: str):
-    """A slot for a progress bar, and the callback that fills it (the slot is cleared after the scan)."""
-    slot = st.empty()
-    return slot, lambda done, total: slot.progress(done / total, text=f"{text} {done} of {total}")
+    """A slot for a progress bar, and the callback that fills it, with the time left at the pace so far
+    (the slot is cleared after the scan)."""
+    slot, started = st.empty(), time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        left = (time.perf_counter() - started) / done * (total - done)
+        slot.progress(done / total, text=f"{text} {done} of {total}, about {left:.0f} s left")
+
+    return slot, report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +127,8 @@ with heads_column:
     st.multiselect("Heads", head_codes, key="exp_heads", format_func=names, on_change=rebuild_edits)
     st.text_input(
         "Neurons (layer.neuron, e.g. 5.1021)", key="exp_neurons", on_change=rebuild_edits,
-        help=f"Each block's feed-forward has {4 * cfg.emb_dim:,} neurons; the Feed-forward page lists the most active.",
+        help=f"Each block's feed-forward has {4 * cfg.emb_dim:,} neurons; the Feed-forward page lists the most "
+        "active and can switch them off here.",
     )  # fmt: skip
 with blocks_column:
     names = ui.option_names(block_codes, describe_code)
@@ -121,7 +141,8 @@ if st.session_state.get(EDITS_KEY):
     st.button("Switch everything back on", key="exp_clear", on_click=set_edits, args=([],))
 
 st.subheader("2. What changed")
-before, after = cached_next(model_id, ids, (), model), cached_next(model_id, ids, tuple(codes), model)
+before = ui.current_trace().last_logits  # the class's shared trace of this prompt
+after = edited_next(model_id, ids, tuple(codes), model) if codes else before
 p_before, p_after = (np.exp(x - x.max()) / np.exp(x - x.max()).sum() for x in (before, after))  # softmax
 target_text = st.text_input("Token to follow (blank: the model's own first choice)", key="exp_target")
 target_ids = get_tokenizer().encode(target_text) if target_text else [int(p_before.argmax())]
@@ -137,22 +158,37 @@ metrics[1].metric(
     f"Probability of {token_label(target)}", percent(p_after[target]), percent(p_after[target] - p_before[target])
 )
 left, right = st.columns(2)
-for column, title, active in ((left, "Before", ()), (right, "After the edits", tuple(codes))):
-    with column:
-        st.markdown(f"**{title}**: the next {CONTINUATION_TOKENS} tokens, greedy")
-        st.html(text_html("", cached_continuation(model_id, ids, active, model)))
+with left:
+    st.markdown(f"**Before**: the next {CONTINUATION_TOKENS} tokens, greedy")
+    unedited = greedy_continuation(model_id, ids, model)
+    st.html(text_html("", unedited))
+with right:
+    st.markdown(f"**After the edits**: the next {CONTINUATION_TOKENS} tokens, greedy")
+    edited = (
+        edited_continuation(model_id, ids, tuple(codes), model) if codes else greedy_continuation(model_id, ids, model)
+    )
+    st.html(text_html("", edited))
 
 st.subheader(f"3. Which heads matter for {token_label(target)}")
 st.markdown(
     f"Each of the {cfg.n_layers * cfg.n_heads} heads switched off alone: how the probability of {token_label(target)} "
     "changes. Blue cells raise it, red ones lower it. Click a cell to switch that head off above."
 )
-slot, report = progress_bar("Switching each head off in turn:")
-scan = cached_importance(model_id, ids, target, model, report)
-slot.empty()
-ui.plot(importance_figure(scan.probability_change), key=IMPORTANCE_KEY, on_select=ablate_clicked_head)
-importance = pd.DataFrame(scan.probability_change).rename_axis("layer").add_prefix("head ").reset_index()
-ui.csv_download(importance, f"head_importance_{target}.csv", key="exp_importance_csv")
+heads = cfg.n_layers * cfg.n_heads
+if len(ids) > AUTO_SCAN_TOKENS and st.session_state.get(SCAN_ASKED_KEY) != (model_id, ids, target):
+    st.info(
+        f"The scan runs the prompt once for each of the {heads} heads: {heads * len(ids):,} tokens in all for this "
+        f"{len(ids)}-token prompt, which takes a while (a bar shows how long is left). Short prompts are scanned "
+        "as soon as they are shown."
+    )
+    st.button("Run the scan", key="exp_scan_button", on_click=ask_for_scan, args=((model_id, ids, target),))
+else:
+    slot, report = progress_bar("Switching each head off in turn:")
+    scan = cached_importance(model_id, ids, target, model, report)
+    slot.empty()
+    ui.plot(importance_figure(scan.probability_change), key=IMPORTANCE_KEY, on_select=ablate_clicked_head)
+    importance = pd.DataFrame(scan.probability_change).rename_axis("layer").add_prefix("head ").reset_index()
+    ui.csv_download(importance, f"head_importance_{target}.csv", key="exp_importance_csv")
 
 st.subheader("4. Patch one prompt into another")
 st.markdown(
@@ -162,7 +198,14 @@ st.markdown(
 corrupted_text = st.text_input("Corrupted prompt (the same number of tokens)", key="exp_corrupted")
 if corrupted_text:
     corrupted = tuple(get_tokenizer().encode(corrupted_text)[-cfg.context_length :])
-    if len(corrupted) != len(ids):
+    if len(ids) > PATCHING_MAX_TOKENS:
+        st.info(
+            f"Patching runs the corrupted prompt once for every block and position: {cfg.n_layers} x {len(ids)} = "
+            f"{cfg.n_layers * len(ids):,} runs of {len(ids)} tokens for this prompt, too many to wait for. It is "
+            f"made for pairs of short prompts (at most {PATCHING_MAX_TOKENS} tokens) that differ in a word or two: "
+            "put a short prompt in the sidebar."
+        )
+    elif len(corrupted) != len(ids):
         st.info(
             f"The sidebar's prompt has {len(ids)} tokens and this one {len(corrupted)}. Patching swaps the stream at "
             "one position for the same position of the other prompt, so both need the same number of tokens: change "

@@ -10,10 +10,11 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from gptcore import GPTModel, Trace, count_parameters
+from gptcore import GPTModel, NeuronAblation, Trace, count_parameters
 from gptcore.neurons import activation_curves, activation_summary, feedforward_sizes, top_neuron_matrix, top_neurons
 from gptcore.stats import histogram
 from ui.charts.feedforward import curves_figure, expansion_figure, histogram_figure, neuron_heatmap, summary_figure
+from ui.experiments import open_experiments_if_asked, switch_off_in_experiments
 
 LAYER_KEY = "feedforward_layer"  # plain session keys: they survive page switches, widget keys do not
 TOP_N_KEY = "feedforward_top_n"
@@ -150,3 +151,16 @@ with left:
     )
 with right:
     ui.figure_download(heatmap, f"top_neurons_layer{layer}.html", label="Heatmap (HTML)", key="feedforward_neuron_html")
+
+st.markdown(f"**What does a neuron do?** Switch some of layer {layer}'s most active neurons off and see what changes.")
+picked = st.multiselect(
+    f"Neurons of layer {layer}", [int(n) for n in neurons], key="feedforward_ablate", format_func="neuron {}".format
+)
+st.button(
+    "Switch them off on the Experiments page",
+    key="feedforward_ablate_button",
+    disabled=not picked,
+    on_click=switch_off_in_experiments,
+    args=([NeuronAblation(layer, neuron) for neuron in picked],),
+)
+open_experiments_if_asked()

@@ -14,6 +14,7 @@ from gptcore.edits import (
     ShortcutRemoval,
     SublayerAblation,
     applying,
+    next_token_logits,
     run_with_edits,
 )
 from gptcore.hooks import Recorder, recording
@@ -33,6 +34,15 @@ def plain_logits(model, ids) -> np.ndarray:
 
 def test_no_edits_give_identical_logits(model):
     np.testing.assert_array_equal(run_with_edits(model, IDS, []), plain_logits(model, IDS))
+
+
+def test_the_next_tokens_logits_are_the_last_row_of_the_full_run(model):
+    edits = [HeadAblation(0, 1), NeuronAblation(1, 7)]
+    np.testing.assert_allclose(
+        next_token_logits(model, IDS, edits), run_with_edits(model, IDS, edits)[-1], rtol=0, atol=1e-5
+    )
+    with pytest.raises(ValueError, match="past the prompt"):
+        next_token_logits(model, IDS, [ResidualPatch(0, len(IDS), IDS)])
 
 
 def test_ablating_every_head_of_a_layer_leaves_only_out_projs_bias(model):

@@ -87,3 +87,30 @@ def test_shortcut_removal_on_the_page_matches_the_engine():
     after = heatmap_values({"z": chart(at, "exp_bars")["data"][1]["x"]})
     probabilities = np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum()
     np.testing.assert_allclose(np.sort(after)[::-1][:3], np.sort(probabilities)[::-1][:3], rtol=1e-5)
+
+
+LONG_PROMPT = " ".join(["the river runs past the old mill"] * 10)  # 70 tokens
+
+
+def test_a_long_prompts_scan_waits_for_the_button():
+    prompt = " ".join(LONG_PROMPT.split()[:40])
+    at = open_app_page("pages/experiments.py", TINY, prompt)
+    assert not at.exception
+    assert len(get_tokenizer().encode(prompt)) == 40
+    assert not any("exp_importance" in chart_id for chart_id in charts(at))
+    assert any("8 heads: 320 tokens in all" in info.value for info in at.info)  # the tiny model's 2 x 4 heads
+
+    at.button(key="exp_scan_button").click().run()
+    assert not at.exception
+    assert heatmap_values(chart(at, "exp_importance")["data"][0]).shape == (2, 4)
+    at.multiselect(key="exp_heads").select("h1.0").run()  # the scan stays on screen as the student edits
+    assert any("exp_importance" in chart_id for chart_id in charts(at))
+
+
+def test_patching_a_long_prompt_asks_for_a_short_pair():
+    at = open_app_page("pages/experiments.py", None, LONG_PROMPT)  # GPT-2 124M, untrained
+    at.text_input(key="exp_corrupted").input(LONG_PROMPT.replace("mill", "barn")).run()
+    assert not at.exception
+    assert any("12 x 70 = 840 runs of 70 tokens" in info.value for info in at.info)
+    assert not any("exp_patching" in chart_id for chart_id in charts(at))
+    assert any("144 heads: 10,080 tokens in all" in info.value for info in at.info)

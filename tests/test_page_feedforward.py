@@ -39,3 +39,17 @@ def test_124m_model_shows_the_books_feed_forward_size():
     at = open_page(prompt="🦙 <|endoftext|> x")
     assert not at.exception
     assert [metric.value for metric in at.metric] == ["768", "3,072", "4,722,432", "35%"]
+
+
+def test_neurons_picked_here_are_switched_off_on_the_experiments_page():
+    at = open_page(TINY)
+    assert at.button(key="feedforward_ablate_button").disabled  # nothing picked yet
+    listed = at.multiselect(key="feedforward_ablate").options
+    assert len(listed) == 20  # the heatmap's neurons
+    first, second = (int(option.split()[-1]) for option in listed[:2])
+    at.multiselect(key="feedforward_ablate").select(first).select(second).run()
+    at.button(key="feedforward_ablate_button").click().run()
+    assert not at.exception
+    assert at.session_state["experiment_edits"] == [f"n0.{first}", f"n0.{second}"]
+    assert at.title[0].value == "Experiments"
+    assert at.text_input(key="exp_neurons").value == f"0.{first} 0.{second}"

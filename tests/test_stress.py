@@ -1,7 +1,7 @@
 """A small class pastes long texts at once into a server with a low memory budget: it must hold.
 
 Six websocket sessions (bench/bench_stress.py), each with its own ~1,000-token prompt, visit
-Tokens, Attention, Residual stream and Generate on the book's 124M model, in a server whose
+Tokens, Attention, Residual stream, Generate and Experiments on the book's 124M model, in a server whose
 budget (2.5 GB) holds the model and one or two long traces at a time, so pages wait for memory;
 with the wait bound set to 5 s (GPT_EXPLORER_MEMORY_WAIT_S) some are refused. The server must
 survive, every session must end with its pages or a clear message (no dropped connection, no
@@ -15,7 +15,7 @@ from ui.logs import LEVEL_ENV
 from ui.turns import MEMORY_WAIT_ENV
 
 BUDGET_BYTES = 2_500_000_000
-PAGES = ["tokens", "attention", "residual", "generate"]
+PAGES = ["tokens", "attention", "residual", "generate", "experiments"]
 
 
 def test_long_prompts_at_once_under_a_low_budget_get_their_pages_or_a_clear_message(tmp_path):

@@ -17,6 +17,7 @@ from gptcore.edits import Edit, check_edits
 from .remembered import opened_with, put_in_link
 
 EDITS_KEY = "experiment_edits"  # plain session key: the codes of this session's edits
+_OPEN_REQUESTED = "experiments_open_requested"  # set by a button's callback, acted on in the script
 _CODE = re.compile(r"^(h)(\d+)\.(\d+)$|^(n)(\d+)\.(\d+)$|^([afs])(\d+)$")
 
 
@@ -89,3 +90,16 @@ def add_edit(edit: Edit) -> None:
     codes = st.session_state.get(EDITS_KEY, [])
     if code_of(edit) not in codes:
         st.session_state[EDITS_KEY] = [*codes, code_of(edit)]
+
+
+def switch_off_in_experiments(edits: list[Edit]) -> None:
+    """A button's on_click on another page: add ``edits`` to the experiment, and open the Experiments page
+    on this rerun (a callback cannot switch pages itself)."""
+    for edit in edits:
+        add_edit(edit)
+    st.session_state[_OPEN_REQUESTED] = True
+
+
+def open_experiments_if_asked() -> None:
+    if st.session_state.pop(_OPEN_REQUESTED, False):
+        st.switch_page("pages/experiments.py")
