@@ -15,6 +15,7 @@ def test_percent_labels_add_digits_only_where_different_bars_would_read_alike():
     assert percent_labels([0.000194321, 0.000194123, 0.000193]) == ["0.01943%", "0.01941%", "0.0193%"]
     assert percent_labels([0.25, 0.25]) == ["25%", "25%"]  # equal bars may read alike
     assert percent(0.1234) == "12.3%"
+    assert percent(-0.00000054) == "-0.000054%"  # a tiny change, never 5.4e-05%
 
 
 def test_start_here_labels_an_untrained_models_close_bars_apart():

@@ -60,8 +60,8 @@ def importance_figure(change: np.ndarray) -> go.Figure:
         )
     )
     figure.update_layout(height=160 + 26 * layers, margin=margins(), xaxis_title="head", yaxis_title="layer")
-    figure.update_xaxes(dtick=1)
-    figure.update_yaxes(dtick=1, autorange="reversed")
+    figure.update_xaxes(dtick=1, range=[-0.5, heads - 0.5])  # the grid's edges, not the squares' padding
+    figure.update_yaxes(dtick=1, range=[layers - 0.5, -0.5])  # layer 0 on top
     return figure
 
 
