@@ -84,3 +84,31 @@ def free_memory(monkeypatch):
         monkeypatch.setattr(ui.turns, "MAX_MEMORY_WAIT_S", 1.0)
 
     return set_free
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One private PostgreSQL cluster for the test session (bench/postgres.py); yields its URL."""
+    from bench.postgres import private_postgres
+
+    with private_postgres() as url:
+        yield url
+
+
+_databases = iter(range(1, 10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def class_database(request, tmp_path) -> str:
+    """The URL of an empty class database: a SQLite file, or a new database in the private cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'class.sqlite'}"
+    import sqlalchemy
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"class_{next(_databases)}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
