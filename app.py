@@ -16,6 +16,6 @@ ui.start()  # after the navigation: importing torch and the rest takes seconds o
 st.set_page_config(
     page_title="GPT explorer", page_icon="🔎", layout="wide", initial_sidebar_state=ui.opening_sidebar_state()
 )
-ui.render_sidebar()
+ui.render_sidebar(current_page.url_path)
 with ui.app_frame():
     current_page.run()

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ui.frame import PAGES as APP_PAGES
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own browser download is never used
 CHROMIUM_FLAGS = [
@@ -33,19 +35,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 # url path of every page ('' is the start page), in the sidebar's order
-PAGES = [
-    "",
-    "architecture",
-    "tokens",
-    "attention",
-    "layernorm",
-    "feedforward",
-    "residual",
-    "generate",
-    "train",
-    "compare",
-    "experiments",
-]
+PAGES = ["" if index == 0 else file[:-3] for index, (file, _, _) in enumerate(APP_PAGES)]
 
 
 def free_port() -> int:

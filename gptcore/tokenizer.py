@@ -267,23 +267,3 @@ def token_labels(ids: torch.Tensor | Sequence[int], tokenizer: tiktoken.Encoding
     if tokenizer is None:
         tokenizer = get_tokenizer()
     return [token_label(token_id, tokenizer) for token_id in _as_id_list(ids)]
-
-
-def guessed_next_token(prompt: str, guess: str, tokenizer: tiktoken.Encoding | None = None) -> tuple[int, int]:
-    """The token a guessed next word stands for after ``prompt``, and how many tokens the word has.
-
-    A word that follows a word or a comma takes its space with it (GPT-2's tokens are "␣Paris", not
-    "Paris"), so "Paris" after "The Eiffel Tower is in" is the token "␣Paris"; after an opening
-    quote or a space it takes none. A word of several tokens is
-    its first: that is what the model predicts next.
-    """
-    tokenizer = tokenizer or get_tokenizer()
-    guess = guess.strip()
-    after_word = prompt[-1:].isalnum() or prompt[-1:] in tuple(".,;:!?)]}")  # not after a space, quote or bracket
-    space = " " if after_word and guess[:1].isalnum() else ""
-    prompt_ids = tokenizer.encode(prompt)
-    joined = tokenizer.encode(prompt + space + guess)
-    if joined[: len(prompt_ids)] == prompt_ids and len(joined) > len(prompt_ids):
-        return joined[len(prompt_ids)], len(joined) - len(prompt_ids)
-    alone = tokenizer.encode(space + guess)  # the prompt's last token merged with the guess: read it alone
-    return alone[0], len(alone)

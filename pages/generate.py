@@ -178,6 +178,7 @@ st.button(
 if st.session_state.pop(GENERATE_REQUESTED, False):
     run_generation(ids, chosen_settings)
 elif ui.opened_with("step") and not st.session_state.get(LINK_RUN_KEY) and current_result(ids) is None:
+    ui.starts_from_link(LINK_RUN_KEY)  # a new link (the teacher's) runs its own step
     # A shared link to a step ("look at step 5") writes the same text here: greedy decoding, or
     # sampling with the link's seed, draws the same tokens for everyone.
     st.session_state[LINK_RUN_KEY] = True

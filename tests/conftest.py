@@ -1,9 +1,19 @@
 """Shared fixtures: models are built once per test session because the 124M one takes seconds."""
 
+import os
+import tempfile
+
 import pytest
 import torch
 
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTModel, build_model, get_tokenizer
+
+# The class database of every app the tests start (AppTest sessions, servers) is a scratch file,
+# never checkpoints/class.sqlite; tests of the class give each test its own.
+os.environ.setdefault(
+    "GPT_EXPLORER_CLASS_DB", os.path.join(tempfile.mkdtemp(prefix="gpt-explorer-class-"), "class.sqlite")
+)
+os.environ.pop("GPT_EXPLORER_TEACHER_PASSCODE", None)
 
 
 @pytest.fixture(scope="session")

@@ -4,20 +4,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gptcore import get_tokenizer
+from ui.frame import PAGES as APP_PAGES
 
-PAGES = [
-    "pages/home.py",
-    "pages/architecture.py",
-    "pages/tokens.py",
-    "pages/attention.py",
-    "pages/layernorm.py",
-    "pages/feedforward.py",
-    "pages/residual.py",
-    "pages/generate.py",
-    "pages/train.py",
-    "pages/compare.py",
-    "pages/experiments.py",
-]
+PAGES = [f"pages/{file}" for file, _, _ in APP_PAGES]
 TINY = "tiny-seed123"
 
 

@@ -53,7 +53,15 @@ _EXPORTS = {
         "refusal",
     ),
     "picker": ("WANTED_KEY", "choose_model", "render_model_picker"),
-    "remembered": ("opened_with", "option_names", "put_in_link", "remembered_choice", "remembered_number"),
+    "remembered": (
+        "opened_with",
+        "option_names",
+        "put_in_link",
+        "remembered_choice",
+        "remembered_number",
+        "reopen_with",
+        "starts_from_link",
+    ),
     "sidebar": ("init_state", "render_sidebar"),
     "state": (
         "COMPARE_LEFT_KEY",

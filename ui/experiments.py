@@ -14,7 +14,7 @@ import streamlit as st
 from gptcore import GPTConfig, HeadAblation, NeuronAblation, ShortcutRemoval, SublayerAblation
 from gptcore.edits import Edit, check_edits
 
-from .remembered import opened_with, put_in_link
+from .remembered import opened_with, put_in_link, starts_from_link
 
 EDITS_KEY = "experiment_edits"  # plain session key: the codes of this session's edits
 _OPEN_REQUESTED = "experiments_open_requested"  # set by a button's callback, acted on in the script
@@ -60,6 +60,7 @@ def describe(edit: Edit) -> str:
 def current_edits(cfg: GPTConfig) -> tuple[list[Edit], list[str]]:
     """This session's edits that fit the model, and a message for each code that does not (a link's, or a
     bigger model's)."""
+    starts_from_link(EDITS_KEY)
     if EDITS_KEY not in st.session_state:
         st.session_state[EDITS_KEY] = [code for code in (opened_with("edits") or "").split(",") if code.strip()]
     edits, problems = [], []

@@ -35,9 +35,17 @@ PAGES = [
     ("train.py", "Train", "🏋️"),
     ("compare.py", "Compare", "⚖️"),
     ("experiments.py", "Experiments", "🧪"),
+    ("classroom.py", "Class", "🎯"),
+    ("teacher.py", "Teacher's console", "🧑‍🏫"),
 ]
 _HANDED_OVER = "_frame_handed_over"  # session key: a page hands over once, so it can never rerun forever
 _frame = threading.local()  # per script thread: is app.py's frame running this page now?
+
+
+def page_title(url_path: str) -> str:
+    """'attention' -> 'Attention'; the start page's path is empty."""
+    titles = {("" if index == 0 else file[:-3]): title for index, (file, title, _) in enumerate(PAGES)}
+    return titles.get(url_path, url_path or PAGES[0][1])
 
 
 def app_pages() -> list[st.Page]:

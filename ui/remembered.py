@@ -18,6 +18,9 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 LINK_KEY = "_opened_with"  # plain session key: the query parameters of the address the session opened
+# Session keys that start from the opening link's parameters, filled as pages use them: reopen_with
+# forgets them, so they start again from a new set of parameters.
+_FROM_LINK: set[str] = set()
 
 
 def keep_opening_link() -> None:
@@ -29,6 +32,19 @@ def keep_opening_link() -> None:
 def opened_with(name: str) -> str | None:
     """The value of ``name`` in the address this session was opened with, if it had one."""
     return st.session_state.get(LINK_KEY, {}).get(name)
+
+
+def starts_from_link(state_key: str) -> None:
+    """Declare a session key whose first value comes from the opening link (reopen_with resets it)."""
+    _FROM_LINK.add(state_key)
+
+
+def reopen_with(params: dict[str, str]) -> None:
+    """Start this session's linked choices again from ``params``, as if it had just opened a link with
+    them: how a student following the teacher gets the teacher's layer, head, step and edits."""
+    st.session_state[LINK_KEY] = dict(params)
+    for state_key in _FROM_LINK:
+        st.session_state.pop(state_key, None)
 
 
 def put_in_link(name: str, value: object) -> None:
@@ -51,6 +67,8 @@ def remembered_choice(
     nearest end of the options. With ``link``, a session opened from a link starts at the link's
     option (matched by its text, "3" for 3), and the address keeps the current choice.
     """
+    if link:
+        starts_from_link(state_key)
     if state_key not in st.session_state and link:
         by_text = {str(option): option for option in options}
         linked = opened_with(link)
@@ -86,6 +104,8 @@ def remembered_number(
 
     A linked value that is not a number is ignored; one out of range is moved to the nearest end.
     """
+    if link:
+        starts_from_link(state_key)
     if state_key not in st.session_state:
         st.session_state[state_key] = _linked_number(link, type(default), min_value, max_value, default)
     widget_key = f"{state_key}_box"

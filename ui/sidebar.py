@@ -7,6 +7,8 @@ import streamlit as st
 from gptcore import get_tokenizer
 
 from .catalog import DEFAULT_MODEL_ID, find_choice, is_ready, unverified_warning
+from .classroom.membership import PAGE_KEY
+from .classroom.sidebar import render_class_sidebar
 from .display import presenter_toggle
 from .models import MODEL_KEY, current_choice, current_model_id
 from .own_model import render_own_model
@@ -52,8 +54,10 @@ def init_state() -> None:
     st.query_params["model"] = current_model_id()
 
 
-def render_sidebar() -> None:
-    """The one sidebar every page shares: model, prompt, and what the model is."""
+def render_sidebar(page: str = "") -> None:
+    """The one sidebar every page shares: model, prompt, what the model is, and the class.
+    ``page`` is the url path of the page it is drawn for ("" for Start here)."""
+    st.session_state[PAGE_KEY] = page
     init_state()
     with st.sidebar:
         render_model_picker()
@@ -81,3 +85,4 @@ def render_sidebar() -> None:
         if unverified:
             st.warning(unverified, icon="⚠️")
         presenter_toggle()
+        render_class_sidebar()

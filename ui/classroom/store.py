@@ -52,6 +52,7 @@ class Member:
 @dataclass(frozen=True)
 class Round:
     id: int
+    class_id: int
     number: int
     prompt: str
     model_id: str
@@ -345,4 +346,4 @@ def check_guess(guess: str) -> None:
 
 def _round(row) -> Round:
     top = [tuple(item) for item in json.loads(row.top_tokens)] if row.top_tokens else None
-    return Round(row.id, row.number, row.prompt, row.model_id, row.opened_at, row.revealed_at, top)
+    return Round(row.id, row.class_id, row.number, row.prompt, row.model_id, row.opened_at, row.revealed_at, top)

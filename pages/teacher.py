@@ -1,0 +1,125 @@
+"""The teacher's console: the passcode, the class and its join code, who is here, rounds, and the export."""
+
+from __future__ import annotations
+
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from ui.classroom.connection import class_store
+from ui.classroom.membership import end_class, start_class, teachers_class
+from ui.classroom.rounds import open_round, reveal_round
+from ui.classroom.teacher import PASSCODE_ENV, configured_passcode, is_teacher, lock, try_passcode
+from ui.frame import page_title
+
+UNLOCK_MESSAGE_KEY = "_teacher_unlock_message"  # plain session keys: what the last click said
+ROUND_MESSAGE_KEY = "_teacher_round_message"
+
+
+def unlock() -> None:
+    """The Unlock button's callback: callbacks run before the script, with the form's values."""
+    st.session_state[UNLOCK_MESSAGE_KEY] = try_passcode(st.session_state.get("teacher_passcode_box", ""))
+
+
+def unlock_form() -> None:
+    if configured_passcode() is None:
+        st.info(
+            "No teacher's passcode is set on this server, so the console is locked. Set one before starting the "
+            'app, either in `.streamlit/secrets.toml` as `teacher_passcode = "…"` or in the environment as '
+            f"`{PASSCODE_ENV}`, then restart it."
+        )
+        return
+    with st.form("teacher_unlock", clear_on_submit=True):
+        st.text_input("Teacher's passcode", type="password", key="teacher_passcode_box")
+        st.form_submit_button("Unlock", key="teacher_unlock_button", on_click=unlock)
+    problem = st.session_state.pop(UNLOCK_MESSAGE_KEY, None)
+    if problem:
+        st.error(problem)
+
+
+def open_round_clicked() -> None:
+    st.session_state[ROUND_MESSAGE_KEY] = open_round(st.session_state.get("teacher_round_prompt", ""))
+
+
+st.title("Teacher's console")
+if not is_teacher():
+    ui.explain(
+        "Start a class, send everyone to the page you are showing, and run “predict the next token” rounds. "
+        "Students join from their sidebar with the class code."
+    )
+    unlock_form()
+    st.stop()
+
+store = class_store()
+running = teachers_class()
+if running is not None and store.class_code(running[0]) is None:  # ended elsewhere
+    end_class()
+    running = None
+if running is None:
+    st.markdown("No class is running.")
+    st.button("Start a class", key="teacher_start", type="primary", on_click=start_class)
+    st.button("Lock the console", key="teacher_lock", on_click=lock)
+    st.stop()
+
+class_id, code = running
+st.markdown(
+    f"Students join from the sidebar with the code <span style='font-size:2.4rem;font-weight:700;"
+    f"letter-spacing:0.3rem'>{code}</span>",
+    unsafe_allow_html=True,
+)
+
+st.subheader("Who is here")
+roster = store.roster(class_id)
+if roster:
+    table = pd.DataFrame(
+        {
+            "student": [member.name for member in roster],
+            "page": [page_title(member.page) for member in roster],
+            "connected": ["yes" if member.connected else "no" for member in roster],
+        }
+    )
+    st.dataframe(table, hide_index=True, key="teacher_roster")
+    st.caption(f"{sum(m.connected for m in roster)} of {len(roster)} connected now.")
+else:
+    st.caption("Nobody has joined yet.")
+st.markdown(
+    "To show the class something, open that page, set it up (prompt, model, layer, head, step…), and press "
+    "**📣 Show everyone this page** in the sidebar: students who follow you get there within two seconds."
+)
+
+st.subheader("Predict the next token")
+latest = store.latest_round(class_id)
+if latest is not None and latest.is_open:
+    given = store.answers_of(latest.id)
+    st.markdown(f"**Round {latest.number} is open** on “{latest.prompt}” ({latest.model_id}).")
+    st.caption(f"{len(given)} of {len(roster)} students have guessed.")
+    st.button("Reveal the answers", key="teacher_reveal", type="primary", on_click=reveal_round, args=(latest,))
+else:
+    st.session_state.setdefault("teacher_round_prompt", ui.current_prompt())
+    with st.form("teacher_round"):
+        st.text_area("The prompt the class continues", height=80, key="teacher_round_prompt")
+        st.caption(f"Guesses are scored against {ui.current_model_id()}, the model this session shows.")
+        st.form_submit_button(
+            f"Open round {1 if latest is None else latest.number + 1}",
+            type="primary",
+            key="teacher_open_round",
+            on_click=open_round_clicked,
+        )
+    problem = st.session_state.pop(ROUND_MESSAGE_KEY, None)
+    if problem:
+        st.error(problem)
+if latest is not None and not latest.is_open:
+    st.page_link("pages/classroom.py", label=f"Round {latest.number}'s answers, as the class sees them", icon="🎯")
+
+rows = store.export_rows(class_id)
+if rows:
+    ui.csv_download(pd.DataFrame(rows), f"class_{code}_rounds.csv", label="Rounds and answers (CSV)", key="teacher_csv")
+
+st.divider()
+left, right = st.columns(2)
+left.button("End the class", key="teacher_end", on_click=end_class, help="Students can no longer join or answer.")
+right.button("Lock the console", key="teacher_lock", on_click=lock)

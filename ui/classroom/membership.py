@@ -1,0 +1,150 @@
+"""This browser session's place in the class: the student's seat or the teacher's class, and the views
+the teacher sends.
+
+A student's seat token travels in the address (``?seat=...``), so a reloaded browser rejoins as
+the same student. The teacher's view is what a shared link carries (page, prompt, model and the
+page's link parameters: layer, head, step, edits), so following the teacher is opening the
+teacher's link, done for the student by the class's polling fragment (ui/classroom/sidebar.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from ..frame import PAGES
+from ..models import current_model_id
+from ..picker import choose_model
+from ..remembered import opened_with, put_in_link, reopen_with
+from ..state import PROMPT_KEY, current_prompt
+from .connection import class_store
+from .store import ClassError, Seat
+from .teacher import is_teacher, require_teacher
+
+SEAT_KEY = "_class_seat"  # plain session keys
+TEACHER_CLASS_KEY = "_teacher_class"  # (class_id, code) of the class this teacher runs
+APPLIED_KEY = "_class_view_applied"  # the number of the last teacher's view this session opened
+FOLLOW_KEY = "class_follow"
+PAGE_KEY = "_current_page"  # the url path of the page this session shows ("" for Start here)
+SEAT_PARAM = "seat"
+PRIVATE_PARAMS = {"prompt", "model", SEAT_PARAM, "present"}  # a view carries prompt and model apart; never a seat
+CLASS_PAGE = "classroom"
+
+
+def page_file(url_path: str) -> str:
+    """'attention' -> 'pages/attention.py' for st.switch_page; unknown or empty paths are Start here."""
+    files = {file[:-3]: f"pages/{file}" for file, _, _ in PAGES}
+    return files.get(url_path, f"pages/{PAGES[0][0]}")
+
+
+def current_page() -> str:
+    return st.session_state.get(PAGE_KEY, "")
+
+
+# --- students ------------------------------------------------------------------------------------
+
+
+def my_seat() -> Seat | None:
+    """This student's seat: joined in this session, or found from the address's seat token after a reload."""
+    if SEAT_KEY not in st.session_state:
+        token = opened_with(SEAT_PARAM)
+        st.session_state[SEAT_KEY] = class_store().rejoin(token) if token else None
+    seat = st.session_state[SEAT_KEY]
+    if seat is not None:
+        put_in_link(SEAT_PARAM, seat.seat)
+    return seat
+
+
+def join(code: str, name: str) -> str | None:
+    """Join the class with ``code`` as ``name``; the message to show if that cannot be done."""
+    try:
+        seat = class_store().join(code, name)
+    except ClassError as error:
+        return str(error)
+    st.session_state[SEAT_KEY] = seat
+    st.session_state[APPLIED_KEY] = 0  # the teacher's current view, if any, is opened next
+    put_in_link(SEAT_PARAM, seat.seat)
+    return None
+
+
+def leave() -> None:
+    st.session_state[SEAT_KEY] = None
+    st.query_params.pop(SEAT_PARAM, None)
+
+
+def following() -> bool:
+    return bool(st.session_state.get(FOLLOW_KEY, True))
+
+
+def open_view(view: dict) -> None:
+    """Open the teacher's view in this session: prompt, model, the page's choices, then the page."""
+    st.session_state[PROMPT_KEY] = str(view.get("prompt", current_prompt()))
+    if view.get("model"):
+        choose_model(view["model"])
+    reopen_with(view.get("params", {}))
+    st.switch_page(page_file(str(view.get("page", ""))))
+
+
+def follow_step(seat: Seat) -> None:
+    """One poll: note where the student is, and open the teacher's newest view if they follow."""
+    store = class_store()
+    last_noted = st.session_state.get("_class_noted", (0.0, None))
+    if time.time() - last_noted[0] > 5 or last_noted[1] != current_page():  # presence: a write every 5 s at most
+        store.seen(seat.student_id, current_page())
+        st.session_state["_class_noted"] = (time.time(), current_page())
+    if not following():
+        return
+    number, view = store.shown_view(seat.class_id)
+    if view is not None and number > st.session_state.get(APPLIED_KEY, 0):
+        st.session_state[APPLIED_KEY] = number
+        open_view(view)
+
+
+# --- the teacher ---------------------------------------------------------------------------------
+
+
+def teachers_class() -> tuple[int, str] | None:
+    """The class the teacher runs: this session's, or the server's running one (after a reload)."""
+    if not is_teacher():
+        return None
+    if st.session_state.get(TEACHER_CLASS_KEY) is None:
+        st.session_state[TEACHER_CLASS_KEY] = class_store().running_class()
+    return st.session_state[TEACHER_CLASS_KEY]
+
+
+def start_class() -> None:
+    require_teacher()
+    st.session_state[TEACHER_CLASS_KEY] = class_store().start_class()
+
+
+def end_class() -> None:
+    require_teacher()
+    running = teachers_class()
+    if running is not None:
+        class_store().end_class(running[0])
+    st.session_state[TEACHER_CLASS_KEY] = None
+
+
+def teachers_view(page: str | None = None) -> dict:
+    """What this session shows now, as a view to send: page, prompt, model and the link's parameters."""
+    params = {name: st.query_params[name] for name in st.query_params if name not in PRIVATE_PARAMS}
+    page = current_page() if page is None else page
+    return {"page": page, "prompt": current_prompt(), "model": current_model_id(), "params": params}
+
+
+def show_everyone(page: str | None = None) -> None:
+    """The sidebar's button: send the class to this page as the teacher sees it."""
+    require_teacher()
+    running = teachers_class()
+    if running is not None:
+        class_store().show_everyone(running[0], teachers_view(page))
+
+
+def class_of_session() -> int | None:
+    """The class this session belongs to, as teacher or as student."""
+    running = teachers_class()
+    if running is not None:
+        return running[0]
+    seat = my_seat()
+    return seat.class_id if seat else None
