@@ -88,6 +88,40 @@ def running_server(
         stop(server)
 
 
+@contextmanager
+def running_behind_nginx(
+    workdir: Path, env: dict[str, str] | None = None, apps: int = 2
+) -> Iterator[tuple[str, set[str]]]:
+    """``apps`` app processes behind Debian's nginx with deploy/nginx.conf (rendered into ``workdir``
+    for free loopback ports); yields (nginx's URL, the apps' addresses as X-Upstream names them)."""
+    from deploy import nginx_conf
+
+    app_ports = [free_port() for _ in range(apps)]
+    servers = [start_app(port, env) for port in app_ports]
+    listen_port = free_port()
+    nginx_conf.write(app_ports, f"127.0.0.1:{listen_port}", workdir)
+    nginx = subprocess.Popen(nginx_conf.command(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for server, port in zip(servers, app_ports, strict=True):
+            wait_for_health(port, server=server)
+        url = f"http://127.0.0.1:{listen_port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).close()
+                break
+            except OSError:
+                if nginx.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start: {nginx.stdout.read().decode()}") from None
+                time.sleep(0.2)
+        yield url, {f"127.0.0.1:{port}" for port in app_ports}
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        for server in servers:
+            stop(server)
+
+
 def stop(server: subprocess.Popen) -> None:
     server.terminate()
     try:

@@ -143,12 +143,18 @@ class StreamlitClient:
             widget_states=WidgetStates(widgets=list(widgets)),
         )
         await self.websocket.send(BackMsg(rerun_script=state).SerializeToString())
+        received = await self.read_run(f"the {page_name or 'start'} page")
+        self.payloads += received
+        return received
+
+    async def read_run(self, what: str, done: Sequence[int] = (ForwardMsg.FINISHED_SUCCESSFULLY,)) -> list[bytes]:
+        """The payloads of one run, up to a script_finished with a status in ``done``; notes widget ids."""
         received: list[bytes] = []
         deadline = time.monotonic() + self.timeout_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SessionError(f"the {page_name or 'start'} page did not finish within {self.timeout_s:.0f} s")
+                raise SessionError(f"{what} did not finish within {self.timeout_s:.0f} s")
             payload = await asyncio.wait_for(self.websocket.recv(), remaining)
             received.append(payload)
             msg = ForwardMsg.FromString(payload)
@@ -161,13 +167,11 @@ class StreamlitClient:
                 if isinstance(widget_id, str) and widget_id:
                     self.widget_ids.append(widget_id)
             elif kind == "script_finished":
-                if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
-                    break
+                if msg.script_finished in done:
+                    return received
                 if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     raise SessionError("the app failed to compile")
                 # FINISHED_EARLY_FOR_RERUN: st.rerun() (the first visit's frame check); the next run follows
-        self.payloads += received
-        return received
 
     async def click(self, page_name: str, key: str) -> list[bytes]:
         """Press the button with ``key`` (its widget id ends with the key), as the frontend does."""

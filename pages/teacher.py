@@ -18,6 +18,7 @@ from ui.frame import page_title
 
 UNLOCK_MESSAGE_KEY = "_teacher_unlock_message"  # plain session keys: what the last click said
 ROUND_MESSAGE_KEY = "_teacher_round_message"
+LIVE_S = 2.0  # how often the roster and the count of guesses are redrawn
 
 
 def unlock() -> None:
@@ -39,6 +40,31 @@ def unlock_form() -> None:
     problem = st.session_state.pop(UNLOCK_MESSAGE_KEY, None)
     if problem:
         st.error(problem)
+
+
+@st.fragment(run_every=LIVE_S)
+def who_is_here(class_id: int) -> None:
+    """The roster, redrawn every few seconds: who joined, on which page, and who is connected."""
+    roster = class_store().roster(class_id)
+    if not roster:
+        st.caption("Nobody has joined yet.")
+        return
+    table = pd.DataFrame(
+        {
+            "student": [member.name for member in roster],
+            "page": [page_title(member.page) for member in roster],
+            "connected": ["yes" if member.connected else "no" for member in roster],
+        }
+    )
+    st.dataframe(table, hide_index=True, key="teacher_roster")
+    st.caption(f"{sum(m.connected for m in roster)} of {len(roster)} connected now.")
+
+
+@st.fragment(run_every=LIVE_S)
+def guesses_so_far(class_id: int, round_id: int) -> None:
+    """How many have guessed, kept up to date while the round is open (the guesses stay hidden)."""
+    store = class_store()
+    st.caption(f"{len(store.answers_of(round_id))} of {len(store.roster(class_id))} students have guessed.")
 
 
 def open_round_clicked() -> None:
@@ -73,19 +99,7 @@ st.markdown(
 )
 
 st.subheader("Who is here")
-roster = store.roster(class_id)
-if roster:
-    table = pd.DataFrame(
-        {
-            "student": [member.name for member in roster],
-            "page": [page_title(member.page) for member in roster],
-            "connected": ["yes" if member.connected else "no" for member in roster],
-        }
-    )
-    st.dataframe(table, hide_index=True, key="teacher_roster")
-    st.caption(f"{sum(m.connected for m in roster)} of {len(roster)} connected now.")
-else:
-    st.caption("Nobody has joined yet.")
+who_is_here(class_id)
 st.markdown(
     "To show the class something, open that page, set it up (prompt, model, layer, head, step…), and press "
     "**📣 Show everyone this page** in the sidebar: students who follow you get there within two seconds."
@@ -94,9 +108,8 @@ st.markdown(
 st.subheader("Predict the next token")
 latest = store.latest_round(class_id)
 if latest is not None and latest.is_open:
-    given = store.answers_of(latest.id)
     st.markdown(f"**Round {latest.number} is open** on “{latest.prompt}” ({latest.model_id}).")
-    st.caption(f"{len(given)} of {len(roster)} students have guessed.")
+    guesses_so_far(class_id, latest.id)
     st.button("Reveal the answers", key="teacher_reveal", type="primary", on_click=reveal_round, args=(latest,))
 else:
     st.session_state.setdefault("teacher_round_prompt", ui.current_prompt())

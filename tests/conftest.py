@@ -2,10 +2,13 @@
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
+from playwright.sync_api import BrowserContext, Page
 
+from bench.appserver import CHROMIUM, chromium
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTModel, build_model, get_tokenizer
 
 # The class database of every app the tests start (AppTest sessions, servers) is a scratch file,
@@ -122,3 +125,33 @@ def class_database(request, tmp_path) -> str:
         connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
     admin.dispose()
     return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+# --- Chromium (tests/test_browser*.py) --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[BrowserContext]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (never `playwright install`)")
+    with chromium() as context:
+        context.set_default_timeout(60_000)
+        yield context
+
+
+@pytest.fixture
+def open_tab(browser: BrowserContext) -> Iterator[Callable[[], Page]]:
+    """New tabs (each one a new Streamlit session) whose uncaught JavaScript errors fail the test."""
+    tabs: list[Page] = []
+    page_errors: list[str] = []
+
+    def open_new() -> Page:
+        tab = browser.new_page()
+        tab.on("pageerror", lambda error: page_errors.append(f"{tab.url}: {error}"))
+        tabs.append(tab)
+        return tab
+
+    yield open_new
+    for tab in tabs:
+        tab.close()
+    assert not page_errors, f"uncaught errors in the browser: {page_errors}"

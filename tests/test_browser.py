@@ -12,18 +12,17 @@ as students see it. Playwright's own browser download is never used (see bench/a
 from __future__ import annotations
 
 import base64
-import os
 import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Page
 
-from bench.appserver import CHROMIUM, PAGES, ROOT, chromium, running_app, wait_until_rendered
+from bench.appserver import PAGES, ROOT, running_app, wait_until_rendered
 from gptcore import generate_steps, trace
 from gptcore.generation import split_generated_text
 from gptcore.heads import masked_pattern
@@ -47,33 +46,6 @@ def app_url() -> Iterator[str]:
     OUTPUT_DIR.mkdir(exist_ok=True)
     with running_app(log_path=OUTPUT_DIR / "streamlit.log") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[BrowserContext]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (never `playwright install`)")
-    with chromium() as context:
-        context.set_default_timeout(60_000)
-        yield context
-
-
-@pytest.fixture
-def open_tab(browser: BrowserContext) -> Iterator[Callable[[], Page]]:
-    """New tabs (each one a new Streamlit session) whose uncaught JavaScript errors fail the test."""
-    tabs: list[Page] = []
-    page_errors: list[str] = []
-
-    def open_new() -> Page:
-        tab = browser.new_page()
-        tab.on("pageerror", lambda error: page_errors.append(f"{tab.url}: {error}"))
-        tabs.append(tab)
-        return tab
-
-    yield open_new
-    for tab in tabs:
-        tab.close()
-    assert not page_errors, f"uncaught errors in the browser: {page_errors}"
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,7 +15,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from bench.appserver import free_port, start_app, stop, wait_for_health
+from bench.appserver import running_behind_nginx
 from bench.bench_class import StreamlitClient, shows_token
 from deploy import nginx_conf
 
@@ -33,31 +31,8 @@ def get(url: str, cookie: str | None = None):
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory):
     """Two app processes behind nginx; yields (nginx's URL, {app address: port})."""
-    app_ports = [free_port(), free_port()]
-    apps = [start_app(port) for port in app_ports]
-    workdir = tmp_path_factory.mktemp("nginx")
-    listen_port = free_port()
-    nginx_conf.write(app_ports, f"127.0.0.1:{listen_port}", workdir)
-    nginx = subprocess.Popen(nginx_conf.command(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        for app, port in zip(apps, app_ports, strict=True):
-            wait_for_health(port, server=app)
-        url = f"http://127.0.0.1:{listen_port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                get(f"{url}/_stcore/health")
-                break
-            except (OSError, urllib.error.URLError):
-                if nginx.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not start: {nginx.stdout.read().decode()}") from None
-                time.sleep(0.2)
-        yield url, {f"127.0.0.1:{port}" for port in app_ports}
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
-        for app in apps:
-            stop(app)
+    with running_behind_nginx(tmp_path_factory.mktemp("nginx")) as (url, upstreams):
+        yield url, upstreams
 
 
 def test_health_through_nginx_sets_the_route_cookie(proxy):

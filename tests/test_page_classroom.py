@@ -11,14 +11,24 @@ PASSCODE = "correct horse battery"
 TINY = "tiny-seed123"
 
 
+SECRETS: dict = {}  # what each session's .streamlit/secrets.toml holds in this test
+
+
 @pytest.fixture(autouse=True)
-def own_class_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPT_EXPLORER_CLASS_DB", str(tmp_path / "class.sqlite"))
+def own_class_database(class_database, monkeypatch):
+    """SQLite through GPT_EXPLORER_CLASS_DB (the default), or PostgreSQL through secrets.toml's URL."""
+    SECRETS.clear()
+    if class_database.startswith("sqlite"):
+        monkeypatch.setenv("GPT_EXPLORER_CLASS_DB", class_database.removeprefix("sqlite:///"))
+    else:
+        SECRETS["connections"] = {"classroom": {"url": class_database}}
     monkeypatch.setenv("GPT_EXPLORER_TEACHER_PASSCODE", PASSCODE)
 
 
 def session(page: str | None = None, link: dict | None = None) -> AppTest:
     at = AppTest.from_file("../app.py", default_timeout=120)
+    for name, value in SECRETS.items():
+        at.secrets[name] = value
     at.session_state["model_id"] = TINY
     for name, value in (link or {}).items():
         at.query_params[name] = value

@@ -8,6 +8,8 @@ from ui.frame import PAGES as APP_PAGES
 
 PAGES = [f"pages/{file}" for file, _, _ in APP_PAGES]
 TINY = "tiny-seed123"
+# Pages that read no sidebar prompt: the architecture, training on a text, and the class's own pages
+PROMPTLESS_PAGES = ("pages/architecture.py", "pages/train.py", "pages/classroom.py", "pages/teacher.py")
 
 
 def app(model_id: str | None = None, prompt: str | None = None) -> AppTest:
@@ -79,7 +81,7 @@ def test_empty_prompt_gives_a_hint_not_a_traceback(page):
     at = app(TINY, prompt="").run()
     at.switch_page(page).run()
     assert not at.exception
-    if page not in ("pages/architecture.py", "pages/train.py"):  # these two need no prompt
+    if page not in PROMPTLESS_PAGES:
         assert any("Type a prompt" in i.value for i in at.info)
 
 

@@ -48,8 +48,9 @@ def sqlite_path() -> Path:
 
 def class_store() -> ClassStore:
     """The ClassStore over this server's class database, migrated on first use."""
-    if secret("connections", CONNECTION_NAME, "url"):
-        connection = st.connection(CONNECTION_NAME, type="sql", pool_pre_ping=True)
+    url = secret("connections", CONNECTION_NAME, "url")
+    if url:  # passed on, rather than left for the connection to find, so AppTest's secrets reach it too
+        connection = st.connection(CONNECTION_NAME, type="sql", url=str(url), pool_pre_ping=True)
     else:
         path = sqlite_path()
         path.parent.mkdir(parents=True, exist_ok=True)

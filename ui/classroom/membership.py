@@ -30,6 +30,7 @@ PAGE_KEY = "_current_page"  # the url path of the page this session shows ("" fo
 SEAT_PARAM = "seat"
 PRIVATE_PARAMS = {"prompt", "model", SEAT_PARAM, "present"}  # a view carries prompt and model apart; never a seat
 CLASS_PAGE = "classroom"
+TEACHER_PAGE = "teacher"
 
 
 def page_file(url_path: str) -> str:

@@ -96,12 +96,12 @@ def score_sentence(score: Score, for_student: bool) -> str:
     """The class's score over the revealed rounds, against always picking the model's first choice."""
     rounds = f"{score.rounds} round{'s' if score.rounds != 1 else ''}"
     text = (
-        f"**Score over {rounds}** (each guess scores the probability the model gives it): always guessing the "
-        f"model's first choice scores {score.top_choice:.3f}; the class's average is {score.class_mean:.3f}, "
-        f"{score.class_mean / score.top_choice:.0%} of that"
+        f"**Score over {rounds}**, each guess scoring the probability the model gives it: always guessing the "
+        f"model's first choice scores {percent(score.top_choice)}; the class's average is "
+        f"{percent(score.class_mean)}, {score.class_mean / score.top_choice:.0%} of that"
     )
     if for_student:
-        text += f"; yours is {score.yours:.3f}, {score.yours / score.top_choice:.0%}"
+        text += f"; yours is {percent(score.yours)}, {score.yours / score.top_choice:.0%}"
     return text + "."
 
 

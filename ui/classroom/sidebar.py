@@ -16,6 +16,8 @@ from .connection import class_store
 from .membership import (
     CLASS_PAGE,
     FOLLOW_KEY,
+    TEACHER_PAGE,
+    current_page,
     follow_step,
     join,
     leave,
@@ -68,6 +70,9 @@ def _teacher_section() -> None:
         return
     connected = sum(member.connected for member in class_store().roster(running[0]))
     st.markdown(f"**Class {running[1]}** · {connected} connected")
+    if current_page() == TEACHER_PAGE:  # the console is the teacher's own: nothing here to show the class
+        st.caption("Open a page to show it to the class.")
+        return
     st.button(
         "📣 Show everyone this page",
         key="class_show_everyone",

@@ -39,7 +39,10 @@ def configured_passcode() -> str | None:
 
 
 def is_teacher() -> bool:
-    return st.session_state.get(TEACHER_KEY) is True
+    try:
+        return st.session_state.get(TEACHER_KEY) is True
+    except KeyError:  # a browser sent a widget value under this key's name: Streamlit will not read it
+        return False
 
 
 def require_teacher() -> None:
