@@ -157,6 +157,7 @@ class StreamlitClient:
                 raise SessionError(f"{what} did not finish within {self.timeout_s:.0f} s")
             payload = await asyncio.wait_for(self.websocket.recv(), remaining)
             received.append(payload)
+            self.arrived(payload)
             msg = ForwardMsg.FromString(payload)
             kind = msg.WhichOneof("type")
             if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
@@ -172,6 +173,9 @@ class StreamlitClient:
                 if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     raise SessionError("the app failed to compile")
                 # FINISHED_EARLY_FOR_RERUN: st.rerun() (the first visit's frame check); the next run follows
+
+    def arrived(self, payload: bytes) -> None:
+        """Called as each payload arrives, before the run ends (a browser draws it then)."""
 
     async def click(self, page_name: str, key: str) -> list[bytes]:
         """Press the button with ``key`` (its widget id ends with the key), as the frontend does."""

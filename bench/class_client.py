@@ -11,6 +11,7 @@ sends that same request once.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -30,6 +31,16 @@ class ClassClient(StreamlitClient):
         super().__init__(*args, **kwargs)
         self.page_script_hash = ""
         self.auto_reruns: dict[str, float] = {}  # fragment id -> interval, as the server asked
+        self.watched: dict[bytes, float] = {}  # marker -> when a payload first carried it (perf_counter)
+
+    def watch(self, marker: bytes) -> None:
+        """Note when ``marker`` first arrives: the moment a browser would show it."""
+        self.watched[marker] = 0.0
+
+    def arrived(self, payload: bytes) -> None:
+        for marker, seen in self.watched.items():
+            if not seen and marker in payload:
+                self.watched[marker] = time.perf_counter()
 
     def _note(self, payloads: Sequence[bytes]) -> None:
         for payload in payloads:

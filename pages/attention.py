@@ -78,7 +78,8 @@ if t.num_tokens > MAX_TOKENS_SHOWN:
 window = slice(start, start + MAX_TOKENS_SHOWN)
 
 st.subheader(f"Layer {layer}, head {head}")
-last_row = t.attention_head(layer, head)[-1]  # (T,) how the last token spreads its attention
+pattern = t.attention_head(layer, head)  # (T, T), computed from the trace's queries and keys
+last_row = pattern[-1]  # (T,) how the last token spreads its attention
 strongest = int(np.argmax(last_row))
 st.markdown(
     f"The last token, {ui.inline_code(labels[-1])}, looks most at {ui.inline_code(labels[strongest])}: weight "
@@ -97,7 +98,7 @@ row_scaled = ui.remembered_choice(
     "thinly still shows where it looks. On one scale, the first row (always a lone 1) sets the colour for all.",
 )
 scores = masked_pattern(t.head_scores(layer, head)[window, window])
-weights = masked_pattern(t.attention_head(layer, head)[window, window])
+weights = masked_pattern(pattern[window, window])
 score_col, weight_col = ui.side_by_side(2)
 with score_col:
     st.markdown("**Scores** (before softmax)")
@@ -132,7 +133,7 @@ downloads = st.columns(3)
 with downloads[0]:
     ui.download(
         "Weights as CSV",
-        functools.partial(ui.square_csv, t.attention_head(layer, head), labels),
+        functools.partial(ui.square_csv, pattern, labels),
         f"attention_weights_layer{layer}_head{head}.csv",
         key="attention_weights_csv",
     )

@@ -24,12 +24,22 @@ TIMEOUT_S = 120
 
 
 @pytest.fixture
-def class_env(tmp_path) -> dict[str, str]:
-    return {"GPT_EXPLORER_CLASS_DB": str(tmp_path / "class.sqlite"), "GPT_EXPLORER_TEACHER_PASSCODE": PASSCODE}
+def class_env(class_database, tmp_path) -> dict[str, str]:
+    """The servers' environment: a SQLite file, or a PostgreSQL URL in a secrets.toml of the test's own
+    (Streamlit's secrets.files option, set through its environment variable)."""
+    env = {"GPT_EXPLORER_TEACHER_PASSCODE": PASSCODE, "CLASS_DATABASE_URL": class_database}
+    if class_database.startswith("sqlite"):
+        env["GPT_EXPLORER_CLASS_DB"] = class_database.removeprefix("sqlite:///")
+    else:
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(f'[connections.classroom]\nurl = "{class_database}"\n')
+        env["STREAMLIT_SECRETS_FILES"] = str(secrets)
+    return env
 
 
 def store_of(env: dict[str, str]) -> ClassStore:
-    return ClassStore(sqlalchemy.create_engine(f"sqlite:///{env['GPT_EXPLORER_CLASS_DB']}"))
+    """The class database the servers used, read here directly."""
+    return ClassStore(sqlalchemy.create_engine(env["CLASS_DATABASE_URL"]))
 
 
 def client(url: str, query: str = "model=tiny-seed123", headers: dict | None = None) -> ClassClient:
@@ -41,6 +51,7 @@ def test_crafted_messages_cannot_reach_the_teachers_actions(class_env):
         async with client(url) as teacher, client(url) as student:
             code = await unlock_and_start(teacher, PASSCODE)
             await teacher.submit("teacher", {"teacher_round_prompt": "Every effort moves you"}, "teacher_open_round")
+            await teacher.run("attention")  # a page with the sidebar's Show everyone button drawn
             await teacher.run("teacher")  # the console with the round open: its Reveal button drawn
             await join(student, code, "Mallory")
             # The student sends the teacher's own widget ids from the console, as if pressing its buttons.

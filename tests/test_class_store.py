@@ -5,7 +5,7 @@ import sqlalchemy
 
 from ui.classroom.connection import store_for
 from ui.classroom.schema import LATEST, migrate, schema_version
-from ui.classroom.store import ClassError, ClassStore
+from ui.classroom.store import ClassError, ClassStore, Pulse
 
 
 class Clock:
@@ -119,3 +119,15 @@ def test_two_stores_on_one_database_see_one_class(class_database):
     assert first.rejoin(seat.seat) == seat
     second.show_everyone(class_id, {"page": "tokens"})
     assert first.shown_view(class_id) == (1, {"page": "tokens"})
+
+
+def test_the_pulse_a_student_polls_for_is_one_query_of_the_class_view_and_round(store):
+    class_id, _ = store.start_class()
+    assert store.pulse(class_id) == Pulse(running=True, view_number=0, round_id=None, round_open=False)
+    store.show_everyone(class_id, {"page": "tokens"})
+    opened = store.open_round(class_id, "Every effort moves", "gpt2")
+    assert store.pulse(class_id) == Pulse(True, 1, opened.id, True)
+    store.reveal(opened.id, [(345, "␣you", 0.5)], lambda token: (0.5, 1))
+    assert store.pulse(class_id) == Pulse(True, 1, opened.id, False)
+    store.end_class(class_id)
+    assert not store.pulse(class_id).running

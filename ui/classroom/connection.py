@@ -24,6 +24,7 @@ from .store import ClassStore
 
 CONNECTION_NAME = "classroom"
 DB_ENV = "GPT_EXPLORER_CLASS_DB"
+_STORE_KEY = "_class_store"  # plain session key
 log = logging.getLogger(__name__)
 
 _migrated: dict[int, ClassStore] = {}
@@ -47,7 +48,14 @@ def sqlite_path() -> Path:
 
 
 def class_store() -> ClassStore:
-    """The ClassStore over this server's class database, migrated on first use."""
+    """The ClassStore over this server's class database, migrated on first use; found once per session,
+    as a class's pages ask for it every second and reading secrets.toml each time is not free."""
+    if _STORE_KEY not in st.session_state:
+        st.session_state[_STORE_KEY] = _find_store()
+    return st.session_state[_STORE_KEY]
+
+
+def _find_store() -> ClassStore:
     url = secret("connections", CONNECTION_NAME, "url")
     if url:  # passed on, rather than left for the connection to find, so AppTest's secrets reach it too
         connection = st.connection(CONNECTION_NAME, type="sql", url=str(url), pool_pre_ping=True)

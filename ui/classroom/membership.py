@@ -9,6 +9,7 @@ teacher's link, done for the student by the class's polling fragment (ui/classro
 
 from __future__ import annotations
 
+import threading
 import time
 
 import streamlit as st
@@ -19,7 +20,7 @@ from ..picker import choose_model
 from ..remembered import opened_with, put_in_link, reopen_with
 from ..state import PROMPT_KEY, current_prompt
 from .connection import class_store
-from .store import ClassError, Seat
+from .store import ClassError, Pulse, Seat
 from .teacher import is_teacher, require_teacher
 
 SEAT_KEY = "_class_seat"  # plain session keys
@@ -30,6 +31,13 @@ PAGE_KEY = "_current_page"  # the url path of the page this session shows ("" fo
 SEAT_PARAM = "seat"
 PRIVATE_PARAMS = {"prompt", "model", SEAT_PARAM, "present"}  # a view carries prompt and model apart; never a seat
 CLASS_PAGE = "classroom"
+# How often a student's page asks the database what the teacher did (its polling fragments). Half a
+# second measured slower for a class of 30 than one (bench/bench_classroom.py): the polls then
+# compete with drawing the thirty pages the teacher's click asks for.
+POLL_S = 1.0
+PULSE_TTL_S = 0.25
+_pulses: dict[tuple[int, int], tuple[float, Pulse]] = {}
+_pulse_lock = threading.Lock()
 TEACHER_PAGE = "teacher"
 
 
@@ -87,18 +95,31 @@ def open_view(view: dict) -> None:
     st.switch_page(page_file(str(view.get("page", ""))))
 
 
-def follow_step(seat: Seat) -> None:
+def class_pulse(class_id: int) -> Pulse:
+    """The class's pulse (store.pulse), shared for PULSE_TTL_S by every session of this process: thirty
+    students polling each second then cost the database a few queries a second, not thirty."""
+    store = class_store()
+    key = (id(store.engine), class_id)
+    with _pulse_lock:
+        found = _pulses.get(key)
+        if found is None or time.monotonic() - found[0] > PULSE_TTL_S:
+            found = (time.monotonic(), store.pulse(class_id))
+            _pulses[key] = found
+    return found[1]
+
+
+def follow_step(seat: Seat, pulse: Pulse) -> None:
     """One poll: note where the student is, and open the teacher's newest view if they follow."""
     store = class_store()
     last_noted = st.session_state.get("_class_noted", (0.0, None))
     if time.time() - last_noted[0] > 5 or last_noted[1] != current_page():  # presence: a write every 5 s at most
         store.seen(seat.student_id, current_page())
         st.session_state["_class_noted"] = (time.time(), current_page())
-    if not following():
+    if not following() or pulse.view_number <= st.session_state.get(APPLIED_KEY, 0):
         return
     number, view = store.shown_view(seat.class_id)
-    if view is not None and number > st.session_state.get(APPLIED_KEY, 0):
-        st.session_state[APPLIED_KEY] = number
+    st.session_state[APPLIED_KEY] = number
+    if view is not None:
         open_view(view)
 
 

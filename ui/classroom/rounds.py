@@ -17,13 +17,12 @@ from ..figures import percent
 from ..models import current_model_id
 from ..traces import get_trace
 from .connection import class_store
-from .membership import CLASS_PAGE, show_everyone, teachers_class
+from .membership import CLASS_PAGE, POLL_S, class_pulse, show_everyone, teachers_class
 from .store import ClassError, Round, Score, Seat, check_guess
 from .teacher import require_teacher
 
 TOP = 10
 _GUESS_MESSAGE_KEY = "_class_guess_message"  # what the last Send said, shown once
-POLL_S = 1.0
 
 
 def round_token_ids(found: Round) -> tuple[int, ...]:
@@ -109,8 +108,8 @@ def score_sentence(score: Score, for_student: bool) -> str:
 def poll_round(class_id: int, drawn: tuple[int, bool] | None) -> None:
     """Redraw the page when the round it shows opens, closes or is followed by another: within POLL_S
     seconds of the teacher's click, whether or not the student follows the teacher."""
-    latest = class_store().latest_round(class_id)
-    if ((latest.id, latest.is_open) if latest else None) != drawn:
+    pulse = class_pulse(class_id)
+    if ((pulse.round_id, pulse.round_open) if pulse.round_id is not None else None) != drawn:
         st.rerun(scope="app")
 
 

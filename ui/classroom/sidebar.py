@@ -16,7 +16,9 @@ from .connection import class_store
 from .membership import (
     CLASS_PAGE,
     FOLLOW_KEY,
+    POLL_S,
     TEACHER_PAGE,
+    class_pulse,
     current_page,
     follow_step,
     join,
@@ -27,7 +29,6 @@ from .membership import (
 )
 from .teacher import is_teacher
 
-POLL_S = 1.0  # the bound is 2 s from the teacher's click to the student's page
 log = logging.getLogger(__name__)
 
 
@@ -95,15 +96,14 @@ def _poll() -> None:
     if seat is None:
         return
     try:
-        store = class_store()
-        if store.class_code(seat.class_id) is None:
+        pulse = class_pulse(seat.class_id)
+        if not pulse.running:
             st.info("The class has ended.")
             leave()
             return
-        follow_step(seat)
-        latest = store.latest_round(seat.class_id)
+        follow_step(seat, pulse)
     except SQLAlchemyError as error:
         log.warning("class poll failed: %s", type(error).__name__)
         return
-    if latest is not None and latest.is_open:
-        st.page_link(f"pages/{CLASS_PAGE}.py", label=f"Round {latest.number} is open: guess the next token", icon="🎯")
+    if pulse.round_open and current_page() != CLASS_PAGE:
+        st.page_link(f"pages/{CLASS_PAGE}.py", label="A round is open: guess the next token", icon="🎯")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import true as sqlalchemy_true
 from sqlalchemy.exc import IntegrityError
 
 from .schema import answers, classes, rounds, students
@@ -74,6 +75,17 @@ class Answer:
     submitted_at: float
     probability: float | None  # after reveal
     rank: int | None
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """What a student's page polls for, in one query: is the class on, what did the teacher last show,
+    and which round is the latest."""
+
+    running: bool
+    view_number: int
+    round_id: int | None
+    round_open: bool
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,24 @@ class ClassStore:
         if row is None or row.view is None:
             return 0, None
         return int(row.view_number), json.loads(row.view)
+
+    def pulse(self, class_id: int) -> Pulse:
+        latest = (
+            select(rounds.c.id, rounds.c.revealed_at)
+            .where(rounds.c.class_id == class_id)
+            .order_by(rounds.c.number.desc())
+            .limit(1)
+            .subquery()
+        )
+        with self.engine.connect() as db:
+            row = db.execute(
+                select(classes.c.ended_at, classes.c.view_number, latest.c.id, latest.c.revealed_at)
+                .select_from(classes.outerjoin(latest, sqlalchemy_true()))
+                .where(classes.c.id == class_id)
+            ).first()
+        if row is None:
+            return Pulse(False, 0, None, False)
+        return Pulse(row.ended_at is None, int(row.view_number), row.id, row.id is not None and row.revealed_at is None)
 
     # --- rounds --------------------------------------------------------------------------------
 
