@@ -37,6 +37,7 @@ CLASS_PAGE = "classroom"
 POLL_S = 1.0
 PULSE_TTL_S = 0.25
 _pulses: dict[tuple[int, int], tuple[float, Pulse]] = {}
+_running: dict[tuple[int, int], tuple[float, bool]] = {}
 _pulse_lock = threading.Lock()
 TEACHER_PAGE = "teacher"
 
@@ -108,6 +109,26 @@ def class_pulse(class_id: int) -> Pulse:
     return found[1]
 
 
+def forget_pulses() -> None:
+    """After a teacher's action: this process's students see it on their next poll, not a quarter second on."""
+    with _pulse_lock:
+        _pulses.clear()
+        _running.clear()
+
+
+def class_running() -> bool:
+    """Whether a class runs on this server, as every page's sidebar asks (to offer "Join the class"):
+    asked of the database at most once a second per process."""
+    store = class_store()
+    key = (id(store.engine), 0)
+    with _pulse_lock:
+        found = _running.get(key)
+        if found is None or time.monotonic() - found[0] > 1.0:
+            found = (time.monotonic(), store.running_class() is not None)
+            _running[key] = found
+    return found[1]
+
+
 def follow_step(seat: Seat, pulse: Pulse) -> None:
     """One poll: note where the student is, and open the teacher's newest view if they follow."""
     store = class_store()
@@ -138,6 +159,7 @@ def teachers_class() -> tuple[int, str] | None:
 def start_class() -> None:
     require_teacher()
     st.session_state[TEACHER_CLASS_KEY] = class_store().start_class()
+    forget_pulses()  # this process's students see the Join form at once
 
 
 def end_class() -> None:
@@ -146,6 +168,7 @@ def end_class() -> None:
     if running is not None:
         class_store().end_class(running[0])
     st.session_state[TEACHER_CLASS_KEY] = None
+    forget_pulses()
 
 
 def teachers_view(page: str | None = None) -> dict:
@@ -161,6 +184,7 @@ def show_everyone(page: str | None = None) -> None:
     running = teachers_class()
     if running is not None:
         class_store().show_everyone(running[0], teachers_view(page))
+        forget_pulses()
 
 
 def class_of_session() -> int | None:

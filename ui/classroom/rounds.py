@@ -17,7 +17,7 @@ from ..figures import percent
 from ..models import current_model_id
 from ..traces import get_trace
 from .connection import class_store
-from .membership import CLASS_PAGE, POLL_S, class_pulse, show_everyone, teachers_class
+from .membership import CLASS_PAGE, POLL_S, class_pulse, forget_pulses, show_everyone, teachers_class
 from .store import ClassError, Round, Score, Seat, check_guess
 from .teacher import require_teacher
 
@@ -137,3 +137,4 @@ def reveal_round(found: Round) -> None:
     probabilities = get_trace(found.model_id, round_token_ids(found)).probabilities()
     top = [(token, token_label(token), p) for token, p in top_tokens(probabilities, TOP)]
     class_store().reveal(found.id, top, lambda token: probability_and_rank(probabilities, token))
+    forget_pulses()

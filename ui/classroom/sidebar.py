@@ -19,6 +19,7 @@ from .membership import (
     POLL_S,
     TEACHER_PAGE,
     class_pulse,
+    class_running,
     current_page,
     follow_step,
     join,
@@ -39,7 +40,7 @@ def render_class_sidebar() -> None:
             _teacher_section()
         elif my_seat() is not None:
             _student_section()
-        elif class_store().running_class() is not None:
+        elif class_running():
             with st.expander("Join the class"):
                 join_form("sidebar")
     except SQLAlchemyError as error:
