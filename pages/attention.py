@@ -102,16 +102,22 @@ weights = masked_pattern(pattern[window, window])
 score_col, weight_col = ui.side_by_side(2)
 with score_col:
     st.markdown("**Scores** (before softmax)")
-    score_figure = pattern_heatmap(scores, labels[window], "score", diverging=True)
-    ui.plot(score_figure, key="attention_scores_chart")
+    score_figure = ui.shared_figure(
+        ("scores", model_id, token_ids, layer, head, start),
+        lambda: pattern_heatmap(scores, labels[window], "score", diverging=True),
+    )
+    ui.plot(score_figure, key="attention_scores_chart", shared=True)
     st.caption(
         "Row = the token that looks, column = the token looked at. Red means a high score, blue a low one; "
         "grey cells are masked (score −∞), because a token may not see the future."
     )
 with weight_col:
     st.markdown("**Weights** (after softmax)")
-    weight_figure = pattern_heatmap(weights, labels[window], "weight", row_scaled=row_scaled, mark_strongest=True)
-    ui.plot(weight_figure, key="attention_weights_chart")
+    weight_figure = ui.shared_figure(
+        ("weights", model_id, token_ids, layer, head, start, row_scaled),
+        lambda: pattern_heatmap(weights, labels[window], "weight", row_scaled=row_scaled, mark_strongest=True),
+    )
+    ui.plot(weight_figure, key="attention_weights_chart", shared=True)
     st.caption(
         ("Darker means more of the row's attention. " if row_scaled else "Darker means more attention. ")
         + "Grey cells are masked and get weight exactly 0. "
@@ -154,7 +160,8 @@ with downloads[2]:
 
 st.subheader(f"All {t.n_heads} heads of layer {layer}")
 thumbnails = cached_thumbnails(model_id, token_ids, layer, t)
-ui.plot(layer_multiples(thumbnails, head), key="attention_layer_multiples")
+multiples = ui.shared_figure(("multiples", model_id, token_ids, layer, head), lambda: layer_multiples(thumbnails, head))
+ui.plot(multiples, key="attention_layer_multiples", shared=True)
 st.caption(
     "The same weights for every head of this layer, side by side (the chosen head is framed in red). "
     "Heads in one layer look at the same tokens but learn different habits."
@@ -174,10 +181,11 @@ statistic = ui.remembered_choice(
 # Entropy cannot exceed that of evenly spread attention; the other statistics are shares of 1.
 highest_value = float(summary["uniform_entropy"].iloc[0]) if statistic == "entropy" else 1.0
 highest_value = highest_value or 1.0  # one token: every entropy is 0, keep a sensible colour scale
-ui.plot(
-    statistic_figure(statistic_grid(summary, statistic), statistic, highest_value, layer, head),
-    key="attention_statistic_chart",
+statistics = ui.shared_figure(
+    ("statistic", model_id, token_ids, statistic, layer, head),
+    lambda: statistic_figure(statistic_grid(summary, statistic), statistic, highest_value, layer, head),
 )
+ui.plot(statistics, key="attention_statistic_chart", shared=True)
 st.caption(
     f"One cell per head, layers down, heads across. {HEAD_STATISTICS[statistic]}."
     + (" The scale tops out at the entropy of evenly spread attention." if statistic == "entropy" else "")

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.io
 import torch
+from plotly.basedatatypes import BaseFigure
 
 from gptcore import Trace
 
@@ -52,6 +54,8 @@ def nbytes_of(value: Any) -> int:
         return sum(nbytes_of(item) for item in value)
     if isinstance(value, dict):
         return sum(nbytes_of(item) for item in value.values())
+    if isinstance(value, BaseFigure):  # a shared figure: about its JSON's size (measured once, on insertion)
+        return len(plotly.io.to_json(value, validate=False))
     return sys.getsizeof(value)
 
 

@@ -10,6 +10,8 @@ and charts that sit side by side are stacked, so that a projector at 150 % zoom 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -81,13 +83,25 @@ def styled(figure: go.Figure) -> go.Figure:
     return figure
 
 
-def plot(figure: go.Figure, key: str | None = None, width: str = "stretch", where=st, **kwargs):
+def plot(figure: go.Figure, key: str | None = None, width: str = "stretch", where=st, shared: bool = False, **kwargs):
     """st.plotly_chart in the house style, without Plotly's hover toolbar; ``where``: a slot such as st.empty().
+    A ``shared`` figure (from shared_figure) is styled already and is not changed.
 
     Returns what st.plotly_chart returns: with ``on_select="rerun"``, the cells a student clicked.
     """
     config = {"displayModeBar": False, **kwargs.pop("config", {})}
-    return where.plotly_chart(styled(figure), width=width, key=key, config=config, **kwargs)
+    return where.plotly_chart(figure if shared else styled(figure), width=width, key=key, config=config, **kwargs)
+
+
+def shared_figure(view: tuple, build: Callable[[], go.Figure]) -> go.Figure:
+    """The figure of ``view`` (what it shows, e.g. ("weights", model, prompt, layer, head)), built and
+    styled once per view, presenter mode and theme, then shared read-only by every session showing
+    it: thirty students sent to a page by their teacher build its figures once, not thirty times.
+    Draw it with plot(figure, shared=True)."""
+    from .caches import RESULTS
+
+    theme = st.context.theme.type if presenting() else None
+    return RESULTS.get_or_compute(("shared figure", view, presenting(), theme), lambda: styled(build()))
 
 
 def side_by_side(count: int = 2) -> list:

@@ -12,7 +12,7 @@ from gptcore.guessing import guessed_next_token, probability_and_rank, top_token
 from gptcore.tokenizer import get_tokenizer, token_label
 
 from ..charts.classroom import class_guesses_figure, model_top_figure
-from ..display import plot, side_by_side
+from ..display import plot, shared_figure, side_by_side
 from ..figures import percent
 from ..models import current_model_id
 from ..traces import get_trace
@@ -74,11 +74,17 @@ def reveal_view(found: Round, student_id: int | None) -> None:
     left, right = side_by_side()
     with left:
         st.markdown(f"**The model's top {TOP}** ({found.model_id})")
-        plot(model_top_figure(found.top_tokens or [], mine.token_id if mine else None), key=f"class_top_{found.id}")
+        highlight = mine.token_id if mine else None
+        top = shared_figure(
+            ("class top", found.id, highlight), lambda: model_top_figure(found.top_tokens or [], highlight)
+        )
+        plot(top, key=f"class_top_{found.id}", shared=True)
     with right:
         st.markdown(f"**What the class guessed** ({len(given)} guess{'es' if len(given) != 1 else ''})")
         if given:
-            plot(class_guesses_figure([token_label(a.token_id) for a in given]), key=f"class_hist_{found.id}")
+            labels = [token_label(a.token_id) for a in given]
+            guesses = shared_figure(("class guesses", found.id, tuple(labels)), lambda: class_guesses_figure(labels))
+            plot(guesses, key=f"class_hist_{found.id}", shared=True)
         else:
             st.caption("Nobody guessed in this round.")
     if mine is not None and mine.probability is not None:
