@@ -31,7 +31,11 @@ PROBABILITY_HOVER = "%{x:.3p}"  # plotly's "p": a percentage to three significan
 def percent(probability: float, digits: int = 3) -> str:
     """0.1234 -> '12.3%': ``digits`` significant figures, as the pages print probabilities, and never in
     scientific notation (a tiny change reads 0.000054%, not 5.4e-05%)."""
-    figures = np.format_float_positional(probability * 100, precision=digits, unique=False, fractional=False, trim="-")
+    figures = f"{probability * 100:.{digits}g}"
+    if "e" in figures:  # only tiny values (and changes) print in scientific notation: a slower, plain form
+        figures = np.format_float_positional(
+            probability * 100, precision=digits, unique=False, fractional=False, trim="-"
+        )
     return f"{figures}%"
 
 
