@@ -101,6 +101,8 @@ def test_students_join_follow_the_teacher_and_come_back_after_a_reload():
     assert ana.title[0].value == "Attention" and ana.session_state["attention_layer"] == 1
     bo.run()
     assert bo.title[0].value != "Attention"
+    bo.sidebar.toggle(key="class_follow").set_value(True).run()  # and comes back: the teacher's newest view
+    assert bo.title[0].value == "Attention"
 
     roster = teacher.switch_page("pages/teacher.py").run().dataframe[0].value
     assert set(roster["student"]) == {"Ana", "Bo"} and "Attention" in set(roster["page"])
