@@ -21,7 +21,9 @@ st.title("Class")
 class_id = class_of_session()
 if class_id is None:
     ui.explain("When your teacher runs a class, join it here (or in the sidebar) with the code on the board.")
-    if class_store().running_class() is None and not is_teacher():
+    if is_teacher():
+        st.caption("Start a class on the Teacher's console; its rounds appear here.")
+    elif class_store().running_class() is None:
         st.caption("No class is running on this server just now.")
     else:
         join_form("page")
@@ -34,7 +36,7 @@ if latest is None:
 else:
     ids = get_tokenizer().encode(latest.prompt)
     st.subheader(f"Round {latest.number}: what comes next?")
-    st.html(token_chips(ids, [ui.labels(ids)[i] for i in range(len(ids))]))
+    st.html(token_chips(ids, ui.labels(ids)))
     if latest.is_open:
         if seat is not None:
             guess_form(latest, seat)

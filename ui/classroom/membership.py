@@ -30,16 +30,15 @@ FOLLOW_KEY = "class_follow"
 PAGE_KEY = "_current_page"  # the url path of the page this session shows ("" for Start here)
 SEAT_PARAM = "seat"
 PRIVATE_PARAMS = {"prompt", "model", SEAT_PARAM, "present"}  # a view carries prompt and model apart; never a seat
-CLASS_PAGE = "classroom"
+CLASS_PAGE, TEACHER_PAGE = "classroom", "teacher"  # the class's two pages' url paths
 # How often a student's page asks the database what the teacher did (its polling fragments). Half a
 # second measured slower for a class of 30 than one (bench/bench_classroom.py): the polls then
 # compete with drawing the thirty pages the teacher's click asks for.
 POLL_S = 1.0
-PULSE_TTL_S = 0.25
-_pulses: dict[tuple[int, int], tuple[float, Pulse]] = {}
-_running: dict[tuple[int, int], tuple[float, bool]] = {}
+PULSE_TTL_S = 0.25  # how long a process's sessions share one answer to "what did the teacher do?"
+_pulses: dict[tuple[int, int], tuple[float, Pulse]] = {}  # (engine, class) -> (when asked, pulse)
+_running: dict[tuple[int, int], tuple[float, bool]] = {}  # (engine, 0) -> (when asked, a class runs)
 _pulse_lock = threading.Lock()
-TEACHER_PAGE = "teacher"
 
 
 def page_file(url_path: str) -> str:
