@@ -8,8 +8,14 @@ from ui.frame import PAGES as APP_PAGES
 
 PAGES = [f"pages/{file}" for file, _, _ in APP_PAGES]
 TINY = "tiny-seed123"
-# Pages that read no sidebar prompt: the architecture, training on a text, and the class's own pages
-PROMPTLESS_PAGES = ("pages/architecture.py", "pages/train.py", "pages/classroom.py", "pages/teacher.py")
+# Pages that read no sidebar prompt: the architecture, training on a text, lessons and the class's pages
+PROMPTLESS_PAGES = (
+    "pages/architecture.py",
+    "pages/train.py",
+    "pages/lessons.py",
+    "pages/classroom.py",
+    "pages/teacher.py",
+)
 
 
 def app(model_id: str | None = None, prompt: str | None = None) -> AppTest:

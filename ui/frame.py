@@ -35,6 +35,7 @@ PAGES = [
     ("train.py", "Train", "🏋️"),
     ("compare.py", "Compare", "⚖️"),
     ("experiments.py", "Experiments", "🧪"),
+    ("lessons.py", "Lessons", "🎓"),
     ("classroom.py", "Class", "🎯"),
     ("teacher.py", "Teacher's console", "🧑‍🏫"),
 ]

@@ -1,0 +1,152 @@
+"""Lessons: guided tours of chapter 4, step by step, with questions checked against the live model."""
+
+from __future__ import annotations
+
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
+
+import streamlit as st
+
+import ui
+from gptcore.tokenizer import get_tokenizer
+from ui.classroom.membership import open_view
+from ui.frame import page_title
+from ui.lessons.catalog import load_lessons
+from ui.lessons.format import Lesson, Step
+from ui.lessons.measures import Reading, compute, grade
+
+LESSON_KEY = "lesson_chosen"  # plain session keys: the lesson, each lesson's step, each question's result
+STEP_KEY = "lesson_steps"
+RESULTS_KEY = "lesson_results"
+OPEN_KEY = "_lesson_open_view"  # a step's view the student asked to open
+VIEW_PARAMS = ("layer", "head", "step")
+
+
+def step_prompt(step: Step) -> str:
+    return step.view.get("prompt") or ui.current_prompt()
+
+
+def ask_for_step_view(step: Step) -> None:
+    """The button's callback: a callback cannot switch pages, so the script does (below) on this rerun."""
+    params = {name: step.view[name] for name in VIEW_PARAMS if name in step.view}
+    view = {
+        "page": step.view.get("page", ""),
+        "prompt": step_prompt(step),
+        "model": step.view.get("model"),
+        "params": params,
+    }
+    st.session_state[OPEN_KEY] = view
+
+
+def move(lesson: Lesson, by: int) -> None:
+    steps = st.session_state.setdefault(STEP_KEY, {})
+    steps[lesson.slug] = min(max(steps.get(lesson.slug, 0) + by, 0), len(lesson.steps) - 1)
+
+
+def reading_for(step: Step) -> Reading:
+    model, model_id = ui.current_model(), ui.current_model_id()
+    context = model.cfg.context_length
+
+    def trace_of(text: str):
+        return ui.get_trace(model_id, tuple(get_tokenizer().encode(text)[-context:]))
+
+    return Reading(model.cfg, model_id, step_prompt(step), trace_of)
+
+
+def answer_widget(step: Step, key: str):
+    """The question's input: a token of the prompt, one of the options, or a number."""
+    question = step.question
+    if question.kind == "token":
+        ids = get_tokenizer().encode(step_prompt(step))
+        names = ui.option_names(list(range(len(ids))), dict(enumerate(ui.labels(ids))).__getitem__)
+        return st.pills("Click a token", list(range(len(ids))), format_func=names, key=key)
+    if question.kind == "choice":
+        return st.radio(
+            "Your answer",
+            list(range(len(question.options))),
+            format_func=question.options.__getitem__,
+            key=key,
+            index=None,
+        )
+    return st.text_input("Your answer (a number)", key=key)
+
+
+def check(lesson: Lesson, index: int, step: Step, key: str) -> None:
+    """The Check button's callback: grade the answer on the student's own model, and keep the result."""
+    given = st.session_state.get(key)
+    if given is None or given == "":
+        st.session_state[RESULTS_KEY][(lesson.slug, index)] = (None, "Choose or type an answer first.")
+        return
+    try:
+        verdict = grade(step.question, given, compute(step.question.answer, reading_for(step)))
+    except ValueError as error:
+        where = f"{lesson.path.name}, line {step.question.answer.line}"
+        st.session_state[RESULTS_KEY][(lesson.slug, index)] = (
+            None,
+            f"This question cannot be answered on this model ({where}): {error}",
+        )
+        return
+    st.session_state[RESULTS_KEY][(lesson.slug, index)] = (verdict.correct, verdict.why)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+if OPEN_KEY in st.session_state:
+    open_view(st.session_state.pop(OPEN_KEY))
+st.title("Lessons")
+ui.explain(
+    "Guided tours of chapter 4. Each step opens a page with the view it talks about and says what to look for; "
+    "a question is checked against the numbers of the model you have selected, so the untrained and the "
+    "pretrained model each have their own right answers."
+)
+lessons, problems = load_lessons()
+for problem in problems:
+    st.warning(f"A lesson file was left out: {problem}", icon="📄")
+if not lessons:
+    st.info("There are no lessons on this server yet.")
+    st.stop()
+
+titles = {lesson.slug: lesson.title for lesson in lessons}
+chosen = ui.remembered_choice(
+    st.selectbox, "Lesson", list(titles), LESSON_KEY, link="lesson", format_func=titles.__getitem__
+)
+lesson = next(lesson for lesson in lessons if lesson.slug == chosen)
+results = st.session_state.setdefault(RESULTS_KEY, {})
+index = min(st.session_state.setdefault(STEP_KEY, {}).get(lesson.slug, 0), len(lesson.steps) - 1)
+step = lesson.steps[index]
+right = sum(1 for (slug, _), (correct, _) in results.items() if slug == lesson.slug and correct)
+asked = sum(1 for each in lesson.steps if each.question is not None)
+st.caption(
+    f"Step {index + 1} of {len(lesson.steps)}" + (f" · {right} of {asked} questions answered right" if asked else "")
+)
+
+st.subheader(step.title)
+st.markdown(step.text)
+if "page" in step.view:
+    st.button(
+        f"Open {page_title(step.view['page'])} with this step's view",
+        key="lesson_open",
+        on_click=ask_for_step_view,
+        args=(step,),
+    )
+
+if step.question is not None:
+    st.markdown(f"**{step.question.text}**")
+    key = f"lesson_answer_{lesson.slug}_{index}"
+    answer_widget(step, key)
+    st.button("Check", key="lesson_check", type="primary", on_click=check, args=(lesson, index, step, key))
+    correct, why = results.get((lesson.slug, index), (None, ""))
+    if correct is True:
+        st.success(f"Right. {why}")
+    elif correct is False:
+        st.error(f"Not quite. {why}")
+    elif why:
+        st.info(why)
+
+back, forward = st.columns(2)
+back.button("← Previous step", key="lesson_back", on_click=move, args=(lesson, -1), disabled=index == 0)
+forward.button(
+    "Next step →", key="lesson_next", on_click=move, args=(lesson, 1), disabled=index == len(lesson.steps) - 1
+)
