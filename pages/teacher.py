@@ -67,6 +67,14 @@ def guesses_so_far(class_id: int, round_id: int) -> None:
     st.caption(f"{len(store.answers_of(round_id))} of {len(store.roster(class_id))} students have guessed.")
 
 
+def reveal_clicked(latest) -> None:
+    """Reveal, or say why the model could not be asked (short of memory, a model that is gone)."""
+    try:
+        reveal_round(latest)
+    except (KeyError, RuntimeError, ValueError, OSError) as error:
+        st.session_state[ROUND_MESSAGE_KEY] = f"The answers could not be revealed yet: {error}"
+
+
 def open_round_clicked() -> None:
     st.session_state[ROUND_MESSAGE_KEY] = open_round(st.session_state.get("teacher_round_prompt", ""))
 
@@ -110,7 +118,10 @@ latest = store.latest_round(class_id)
 if latest is not None and latest.is_open:
     st.markdown(f"**Round {latest.number} is open** on “{latest.prompt}” ({latest.model_id}).")
     guesses_so_far(class_id, latest.id)
-    st.button("Reveal the answers", key="teacher_reveal", type="primary", on_click=reveal_round, args=(latest,))
+    st.button("Reveal the answers", key="teacher_reveal", type="primary", on_click=reveal_clicked, args=(latest,))
+    problem = st.session_state.pop(ROUND_MESSAGE_KEY, None)
+    if problem:
+        st.error(problem)
 else:
     st.session_state.setdefault("teacher_round_prompt", ui.current_prompt())
     with st.form("teacher_round"):

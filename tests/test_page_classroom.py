@@ -145,3 +145,15 @@ def test_a_round_from_open_to_reveal_and_the_export():
 
     teacher.switch_page("pages/teacher.py").run()
     assert any(d.proto.label == "Rounds and answers (CSV)" for d in teacher.get("download_button"))
+
+
+def test_a_reveal_the_model_cannot_make_says_why_and_keeps_the_round_open():
+    teacher, _ = teacher_with_a_class()
+    class_id = teacher.session_state["_teacher_class"][0]
+    store = teacher.session_state["_class_store"]
+    store.open_round(class_id, "Every effort moves you", "a-model-deleted-since")
+    teacher.run()
+    button(teacher, "Reveal the answers").click().run()
+    assert not teacher.exception
+    assert "could not be revealed yet" in teacher.error[0].value
+    assert store.latest_round(class_id).is_open
