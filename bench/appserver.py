@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ui.frame import PAGES as APP_PAGES
+from ui.frame import URL_PATHS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own browser download is never used
@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 # url path of every page ('' is the start page), in the sidebar's order
-PAGES = ["" if index == 0 else file[:-3] for index, (file, _, _) in enumerate(APP_PAGES)]
+PAGES = URL_PATHS
 
 
 def free_port() -> int:

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from gptcore import get_tokenizer, trace
-from ui.frame import PAGES
+from ui.frame import URL_PATHS as APP_URL_PATHS
 from ui.lessons.format import LessonError, read_lesson
 from ui.lessons.measures import Reading, check_measure, compute, grade
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
-URL_PATHS = {"" if index == 0 else file[:-3] for index, (file, _, _) in enumerate(PAGES)}
+URL_PATHS = set(APP_URL_PATHS)
 
 
 def reading(model, name: str, prompt: str) -> Reading:

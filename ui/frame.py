@@ -43,18 +43,20 @@ _HANDED_OVER = "_frame_handed_over"  # session key: a page hands over once, so i
 _frame = threading.local()  # per script thread: is app.py's frame running this page now?
 
 
+# Each page's address: its file's name (pages/attention.py -> "attention"); the start page's is empty.
+URL_PATHS = ["" if index == 0 else file[:-3] for index, (file, _, _) in enumerate(PAGES)]
+
+
 def page_title(url_path: str) -> str:
     """'attention' -> 'Attention'; the start page's path is empty."""
-    titles = {("" if index == 0 else file[:-3]): title for index, (file, title, _) in enumerate(PAGES)}
+    titles = {path: title for path, (_, title, _) in zip(URL_PATHS, PAGES, strict=True)}
     return titles.get(url_path, url_path or PAGES[0][1])
 
 
 def app_pages() -> list[st.Page]:
     """The st.Page of every page, for app.py's navigation."""
     return [
-        st.Page(
-            PAGES_FOLDER / file, title=title, icon=icon, default=index == 0, url_path=None if index == 0 else file[:-3]
-        )
+        st.Page(PAGES_FOLDER / file, title=title, icon=icon, default=index == 0, url_path=URL_PATHS[index] or None)
         for index, (file, title, icon) in enumerate(PAGES)
     ]
 

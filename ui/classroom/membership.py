@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import streamlit as st
 
-from ..frame import PAGES
+from ..frame import PAGES, URL_PATHS
 from ..models import current_model_id
 from ..picker import choose_model
 from ..remembered import opened_with, put_in_link, reopen_with
@@ -36,14 +37,13 @@ CLASS_PAGE, TEACHER_PAGE = "classroom", "teacher"  # the class's two pages' url 
 # compete with drawing the thirty pages the teacher's click asks for.
 POLL_S = 1.0
 PULSE_TTL_S = 0.25  # how long a process's sessions share one answer to "what did the teacher do?"
-_pulses: dict[tuple[int, int], tuple[float, Pulse]] = {}  # (engine, class) -> (when asked, pulse)
-_running: dict[tuple[int, int], tuple[float, bool]] = {}  # (engine, 0) -> (when asked, a class runs)
-_pulse_lock = threading.Lock()
+_answers: dict[tuple, tuple[float, object]] = {}  # (question, engine, ...) -> (when asked, answer)
+_answers_lock = threading.Lock()
 
 
 def page_file(url_path: str) -> str:
     """'attention' -> 'pages/attention.py' for st.switch_page; unknown or empty paths are Start here."""
-    files = {file[:-3]: f"pages/{file}" for file, _, _ in PAGES}
+    files = {path: f"pages/{file}" for path, (file, _, _) in zip(URL_PATHS, PAGES, strict=True)}
     return files.get(url_path, f"pages/{PAGES[0][0]}")
 
 
@@ -95,37 +95,34 @@ def open_view(view: dict) -> None:
     st.switch_page(page_file(str(view.get("page", ""))))
 
 
+def _shared_answer(question: tuple, ttl_s: float, ask: Callable[[], object]) -> object:
+    """``ask()``'s answer, shared by every session of this process for ``ttl_s`` seconds."""
+    with _answers_lock:
+        found = _answers.get(question)
+        if found is None or time.monotonic() - found[0] > ttl_s:
+            found = (time.monotonic(), ask())
+            _answers[question] = found
+    return found[1]
+
+
 def class_pulse(class_id: int) -> Pulse:
     """The class's pulse (store.pulse), shared for PULSE_TTL_S by every session of this process: thirty
     students polling each second then cost the database a few queries a second, not thirty."""
     store = class_store()
-    key = (id(store.engine), class_id)
-    with _pulse_lock:
-        found = _pulses.get(key)
-        if found is None or time.monotonic() - found[0] > PULSE_TTL_S:
-            found = (time.monotonic(), store.pulse(class_id))
-            _pulses[key] = found
-    return found[1]
+    return _shared_answer(("pulse", id(store.engine), class_id), PULSE_TTL_S, lambda: store.pulse(class_id))
 
 
 def forget_pulses() -> None:
     """After a teacher's action: this process's students see it on their next poll, not a quarter second on."""
-    with _pulse_lock:
-        _pulses.clear()
-        _running.clear()
+    with _answers_lock:
+        _answers.clear()
 
 
 def class_running() -> bool:
     """Whether a class runs on this server, as every page's sidebar asks (to offer "Join the class"):
     asked of the database at most once a second per process."""
     store = class_store()
-    key = (id(store.engine), 0)
-    with _pulse_lock:
-        found = _running.get(key)
-        if found is None or time.monotonic() - found[0] > 1.0:
-            found = (time.monotonic(), store.running_class() is not None)
-            _running[key] = found
-    return found[1]
+    return _shared_answer(("running", id(store.engine)), 1.0, lambda: store.running_class() is not None)
 
 
 def follow_step(seat: Seat, pulse: Pulse) -> None:

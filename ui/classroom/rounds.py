@@ -14,7 +14,7 @@ from gptcore.tokenizer import get_tokenizer, token_label
 from ..charts.classroom import class_guesses_figure, model_top_figure
 from ..display import plot, shared_figure, side_by_side
 from ..figures import percent
-from ..models import current_model_id
+from ..models import current_model_id, get_model
 from ..traces import get_trace
 from .connection import class_store
 from .membership import CLASS_PAGE, POLL_S, class_pulse, forget_pulses, show_everyone, teachers_class
@@ -26,8 +26,6 @@ _GUESS_MESSAGE_KEY = "_class_guess_message"  # what the last Send said, shown on
 
 
 def round_token_ids(found: Round) -> tuple[int, ...]:
-    from ..models import get_model
-
     context = get_model(found.model_id).cfg.context_length
     return tuple(get_tokenizer().encode(found.prompt)[-context:])
 

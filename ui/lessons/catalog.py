@@ -10,13 +10,12 @@ import os
 import threading
 from pathlib import Path
 
-from ..frame import PAGES
+from ..frame import URL_PATHS
 from .format import Lesson, LessonError, read_lesson
 from .measures import check_measure
 
 LESSONS_ENV = "GPT_EXPLORER_LESSONS"
 DEFAULT_FOLDER = Path(__file__).resolve().parent.parent.parent / "lessons"
-URL_PATHS = {"" if index == 0 else file[:-3] for index, (file, _, _) in enumerate(PAGES)}
 
 _lock = threading.Lock()
 _read: dict[tuple, tuple[list[Lesson], list[LessonError]]] = {}
@@ -41,7 +40,7 @@ def _read_all(files: list[Path]) -> tuple[list[Lesson], list[LessonError]]:
     lessons, problems = [], []
     for path in files:
         try:
-            lesson = read_lesson(path, URL_PATHS)
+            lesson = read_lesson(path, set(URL_PATHS))
             for step in lesson.steps:
                 if step.question is not None:
                     problem = check_measure(step.question.answer)
