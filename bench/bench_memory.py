@@ -91,11 +91,11 @@ for n in json.loads(sys.argv[1]):
 # Batches last: their large blocks, freed, must not change the small peaks measured above.
 for n in json.loads(sys.argv[1]):
     ids = torch.randint(0, cfg.vocab_size, (n,), generator=torch.Generator().manual_seed(n))
-    peak, _ = peak_of(first_batch_of(lambda **report: head_importance(model, ids, **report)))
+    peak, _ = peak_of(first_batch_of(lambda **report: head_importance(model, ids, **report)), 3)
     rows.append(("head_scan", n, footprint.scan_bytes(cfg, n), peak))
     corrupted = ids.clone()
     corrupted[n // 2] = (corrupted[n // 2] + 1) % cfg.vocab_size
-    peak, _ = peak_of(first_batch_of(lambda **report: patching_scan(model, ids, corrupted, **report)))
+    peak, _ = peak_of(first_batch_of(lambda **report: patching_scan(model, ids, corrupted, **report)), 3)
     rows.append(("patching_scan", n, footprint.scan_bytes(cfg, n, keeps_streams=True), peak))
     others = [ids.roll(shift) for shift in range(BATCH)]
     peak, batch = peak_of(lambda: trace_batch(model, others))
