@@ -15,10 +15,10 @@ from ui.frame import page_title
 from ui.lessons.catalog import load_lessons
 from ui.lessons.format import Lesson, Step
 from ui.lessons.measures import Reading, compute, grade
+from ui.lessons.progress import Result, keep, results_of
 
-LESSON_KEY = "lesson_chosen"  # plain session keys: the lesson, each lesson's step, each question's result
+LESSON_KEY = "lesson_chosen"  # plain session keys: the lesson, and each lesson's step
 STEP_KEY = "lesson_steps"
-RESULTS_KEY = "lesson_results"
 OPEN_KEY = "_lesson_open_view"  # a step's view the student asked to open
 VIEW_PARAMS = ("layer", "head", "step")
 
@@ -27,9 +27,10 @@ def step_prompt(step: Step) -> str:
     return step.view.get("prompt") or ui.current_prompt()
 
 
-def ask_for_step_view(step: Step) -> None:
+def ask_for_step_view(lesson: Lesson, step: Step) -> None:
     """The button's callback: a callback cannot switch pages, so the script does (below) on this rerun."""
     params = {name: step.view[name] for name in VIEW_PARAMS if name in step.view}
+    params["lesson"] = lesson.slug  # opening a view starts the linked choices afresh: keep this one
     view = {
         "page": step.view.get("page", ""),
         "prompt": step_prompt(step),
@@ -51,7 +52,7 @@ def reading_for(step: Step) -> Reading:
     def trace_of(text: str):
         return ui.get_trace(model_id, tuple(get_tokenizer().encode(text)[-context:]))
 
-    return Reading(model.cfg, model_id, step_prompt(step), trace_of)
+    return Reading(model.cfg, model_id, step_prompt(step), trace_of, model, ui.computing)
 
 
 def answer_widget(step: Step, key: str):
@@ -72,22 +73,35 @@ def answer_widget(step: Step, key: str):
     return st.text_input("Your answer (a number)", key=key)
 
 
+def answer_text(step: Step, given) -> str:
+    """The answer as the student saw it, for their results and the teacher's console."""
+    if step.question.kind == "token":
+        ids = get_tokenizer().encode(step_prompt(step))
+        return f"{ui.labels(ids)[int(given)]} (position {int(given)})" if 0 <= int(given) < len(ids) else str(given)
+    if step.question.kind == "choice":
+        return step.question.options[int(given)]
+    return str(given).strip()
+
+
 def check(lesson: Lesson, index: int, step: Step, key: str) -> None:
     """The Check button's callback: grade the answer on the student's own model, and keep the result."""
     given = st.session_state.get(key)
-    if given is None or given == "":
-        st.session_state[RESULTS_KEY][(lesson.slug, index)] = (None, "Choose or type an answer first.")
+    model_id = ui.current_model_id()
+    if given is None or str(given).strip() == "":
+        keep(lesson.slug, index, Result(None, "Choose or type an answer first."), model_id)
         return
     try:
         verdict = grade(step.question, given, compute(step.question.answer, reading_for(step)))
     except ValueError as error:
         where = f"{lesson.path.name}, line {step.question.answer.line}"
-        st.session_state[RESULTS_KEY][(lesson.slug, index)] = (
-            None,
-            f"This question cannot be answered on this model ({where}): {error}",
+        keep(
+            lesson.slug,
+            index,
+            Result(None, f"This question cannot be answered on this model ({where}): {error}"),
+            model_id,
         )
         return
-    st.session_state[RESULTS_KEY][(lesson.slug, index)] = (verdict.correct, verdict.why)
+    keep(lesson.slug, index, Result(verdict.correct, verdict.why, answer_text(step, given)), model_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,10 +127,10 @@ chosen = ui.remembered_choice(
     st.selectbox, "Lesson", list(titles), LESSON_KEY, link="lesson", format_func=titles.__getitem__
 )
 lesson = next(lesson for lesson in lessons if lesson.slug == chosen)
-results = st.session_state.setdefault(RESULTS_KEY, {})
+results = results_of(lesson.slug)
 index = min(st.session_state.setdefault(STEP_KEY, {}).get(lesson.slug, 0), len(lesson.steps) - 1)
 step = lesson.steps[index]
-right = sum(1 for (slug, _), (correct, _) in results.items() if slug == lesson.slug and correct)
+right = sum(1 for result in results.values() if result.correct)
 asked = sum(1 for each in lesson.steps if each.question is not None)
 st.caption(
     f"Step {index + 1} of {len(lesson.steps)}" + (f" · {right} of {asked} questions answered right" if asked else "")
@@ -129,7 +143,7 @@ if "page" in step.view:
         f"Open {page_title(step.view['page'])} with this step's view",
         key="lesson_open",
         on_click=ask_for_step_view,
-        args=(step,),
+        args=(lesson, step),
     )
 
 if step.question is not None:
@@ -137,13 +151,13 @@ if step.question is not None:
     key = f"lesson_answer_{lesson.slug}_{index}"
     answer_widget(step, key)
     st.button("Check", key="lesson_check", type="primary", on_click=check, args=(lesson, index, step, key))
-    correct, why = results.get((lesson.slug, index), (None, ""))
-    if correct is True:
-        st.success(f"Right. {why}")
-    elif correct is False:
-        st.error(f"Not quite. {why}")
-    elif why:
-        st.info(why)
+    result = results.get(index)
+    if result is not None and result.correct is True:
+        st.success(f"Right. {result.why}")
+    elif result is not None and result.correct is False:
+        st.error(f"Not quite: {result.answer} is not it. {result.why}")
+    elif result is not None:
+        st.info(result.why)
 
 back, forward = st.columns(2)
 back.button("← Previous step", key="lesson_back", on_click=move, args=(lesson, -1), disabled=index == 0)

@@ -15,6 +15,8 @@ from ui.classroom.membership import end_class, start_class, teachers_class
 from ui.classroom.rounds import open_round, reveal_round
 from ui.classroom.teacher import PASSCODE_ENV, configured_passcode, is_teacher, lock, try_passcode
 from ui.frame import page_title
+from ui.lessons.catalog import load_lessons
+from ui.lessons.class_view import answer_counts, answers_csv_rows, progress_table, question_steps
 
 UNLOCK_MESSAGE_KEY = "_teacher_unlock_message"  # plain session keys: what the last click said
 ROUND_MESSAGE_KEY = "_teacher_round_message"
@@ -65,6 +67,25 @@ def guesses_so_far(class_id: int, round_id: int) -> None:
     """How many have guessed, kept up to date while the round is open (the guesses stay hidden)."""
     store = class_store()
     st.caption(f"{len(store.answers_of(round_id))} of {len(store.roster(class_id))} students have guessed.")
+
+
+@st.fragment(run_every=LIVE_S)
+def lesson_progress(class_id: int) -> None:
+    """Each lesson's answers so far: a row per student, and how the class answered each question."""
+    answers = class_store().lessons.of_class(class_id)
+    lessons = {lesson.slug: lesson for lesson in load_lessons()[0]}
+    answered = [slug for slug in lessons if any(answer.lesson == slug for answer in answers)]
+    if not answered:
+        st.caption("No lesson answers yet. Students find the lessons on the Lessons page.")
+        return
+    chosen = st.selectbox("Lesson", answered, format_func=lambda slug: lessons[slug].title, key="teacher_lesson")
+    lesson = lessons[chosen]
+    st.dataframe(progress_table(answers, lesson), hide_index=True, key="teacher_lesson_progress")
+    st.caption("✓ right, ✗ not yet: each student's latest answer, graded on the model they had selected.")
+    for number, step in enumerate(question_steps(lesson), start=1):
+        counts = answer_counts(answers, lesson, step)
+        with st.expander(f"Q{number}. {lesson.steps[step].question.text} ({int(counts['students'].sum())} answered)"):
+            st.dataframe(counts, hide_index=True, key=f"teacher_lesson_q{number}")
 
 
 def reveal_clicked(latest) -> None:
@@ -142,6 +163,15 @@ if latest is not None and not latest.is_open:
 rows = store.export_rows(class_id)
 if rows:
     ui.csv_download(pd.DataFrame(rows), f"class_{code}_rounds.csv", label="Rounds and answers (CSV)", key="teacher_csv")
+
+st.subheader("Lessons")
+lesson_progress(class_id)
+lesson_rows = answers_csv_rows(store.lessons.of_class(class_id))
+if lesson_rows:
+    ui.csv_download(
+        pd.DataFrame(lesson_rows), f"class_{code}_lessons.csv", label="Lesson answers (CSV)", key="teacher_lessons_csv"
+    )
+
 
 st.divider()
 left, right = st.columns(2)

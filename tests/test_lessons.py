@@ -5,19 +5,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from gptcore import get_tokenizer, trace
+from gptcore import get_tokenizer, gradient_norms, trace
+from gptcore.edits import HeadAblation, run_with_edits
+from gptcore.gradients import lm_loss
 from ui.frame import URL_PATHS as APP_URL_PATHS
-from ui.lessons.format import LessonError, read_lesson
+from ui.lessons.format import LessonError, Measure, Question, read_lesson
 from ui.lessons.measures import Reading, check_measure, compute, grade
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 URL_PATHS = set(APP_URL_PATHS)
 
 
-def reading(model, name: str, prompt: str) -> Reading:
+def reading(model, name: str, prompt: str = "Every effort moves you") -> Reading:
     """What a measure reads: ``model`` as the selected one, tracing prompts with the engine itself."""
-    return Reading(model.cfg, name, prompt, lambda text: trace(model, get_tokenizer().encode(text)))
+    return Reading(model.cfg, name, prompt, lambda text: trace(model, get_tokenizer().encode(text)), model)
 
 
 @pytest.fixture(scope="module", params=["tiny", "book-124m"])
@@ -28,6 +31,16 @@ def reading_for(request, tiny_model, book_model):
 
 def shipped() -> list[Path]:
     return sorted(LESSONS.glob("*.md"))
+
+
+def questions(name: str) -> list[Question]:
+    return [step.question for step in read_lesson(LESSONS / name, URL_PATHS).steps if step.question is not None]
+
+
+def test_at_least_nine_lessons_ship_with_questions():
+    assert len(shipped()) >= 9
+    for path in shipped():
+        assert any(step.question for step in read_lesson(path, URL_PATHS).steps), path.name
 
 
 @pytest.mark.parametrize("path", shipped(), ids=lambda path: path.stem)
@@ -42,46 +55,155 @@ def test_every_shipped_lesson_reads_and_every_answer_computes(path, reading_for)
         assert computed.why
         if step.question.kind == "choice":
             assert computed.value in range(len(step.question.options))
+        if step.question.kind == "token":
+            assert computed.value in range(len(get_tokenizer().encode(step.view["prompt"])))
 
 
-def test_answers_match_hand_computed_ones(book_model):
-    prompt = "Every effort moves you"
-    ids = get_tokenizer().encode(prompt)
-    book = reading(book_model, "book", prompt)
-    lesson = read_lesson(LESSONS / "attention.md", URL_PATHS)
-    strongest, parameters, surer = (step.question for step in lesson.steps)
+def test_tokens_and_embeddings(book_model):
+    count, size, table = questions("01-tokens.md")
+    book = reading(book_model, "book", "Every effort moves you, unbelievably")
+    assert compute(count.answer, book).value == len(get_tokenizer().encode("Every effort moves you, unbelievably"))
+    assert compute(size.answer, book).value == 768
+    computed = compute(table.answer, book)
+    assert computed.value == book_model.tok_emb.weight.numel() == 38_597_376
+    assert grade(table, "38,600,000", computed).correct and not grade(table, "50257", computed).correct
 
-    # Layer 0, head 3's last row, from the whole layer's maps: its argmax is the answer.
-    row = trace(book_model, ids).attention(0)[3][-1]
-    expected = int(np.argmax(row))
+
+def test_attention_and_the_causal_mask(book_model):
+    strongest, future, itself, read = questions("02-attention.md")
+    book = reading(book_model, "book")
+    weights = trace(book_model, get_tokenizer().encode("Every effort moves you")).attention(0)[3]  # (T, T)
+    expected = int(np.argmax(weights[-1]))
     computed = compute(strongest.answer, book)
     assert computed.value == expected
     assert grade(strongest, expected, computed).correct and not grade(strongest, (expected + 1) % 4, computed).correct
+    assert compute(future.answer, book).value == 0.0  # the mask: exactly 0
+    assert compute(itself.answer, book).value == pytest.approx(100.0)
+    computed = compute(read.answer, book)
+    assert computed.value == pytest.approx(weights[1, 0] * 100)
+    assert grade(read, f"{weights[1, 0] * 100 + 0.4:.2f}%", computed).correct  # within half a point, "%" allowed
+    assert not grade(read, f"{weights[1, 0] * 100 + 0.6:.2f}", computed).correct
 
+
+def test_multi_head_attention(book_model):
+    size, previous = questions("03-multihead.md")
+    prompt = "The cat sat on the mat because it was tired"
+    book = reading(book_model, "book", prompt)
+    assert compute(size.answer, book).value == 64
+    weights = trace(book_model, get_tokenizer().encode(prompt)).attention(0)  # (H, T, T)
+    below_diagonal = np.array([np.diagonal(head, offset=-1).mean() for head in weights])  # (H,)
+    assert compute(previous.answer, book).value == int(np.argmax(below_diagonal))
+
+
+def test_layernorm(book_model):
+    widest, variance, parameters = questions("04-layernorm.md")
+    book = reading(book_model, "book")
+    stream = trace(book_model, get_tokenizer().encode("Every effort moves you")).embeddings  # enters block 0
+    assert compute(widest.answer, book).value == int(np.argmax(stream.var(axis=-1)))
+    # An untrained LayerNorm's scale is 1 and shift 0, so its own output is the normalised vector.
+    normalised = book_model.trf_blocks[0].norm1(torch.from_numpy(np.array(stream))).detach().numpy()
+    computed = compute(variance.answer, book)
+    assert computed.value == pytest.approx(float(normalised.var(axis=-1).mean()), abs=1e-5)
+    assert grade(variance, "1.0000", computed).correct and not grade(variance, "0.99", computed).correct
+    assert compute(parameters.answer, book).value == sum(p.numel() for p in book_model.trf_blocks[0].norm1.parameters())
+
+
+def test_feedforward_and_gelu(book_model):
+    gelu, parameters, active = questions("05-feedforward.md")
+    book = reading(book_model, "book", "The capital of France is Paris")
+    # GELU's tanh approximation at -1: 0.5 * -1 * (1 + tanh(sqrt(2 / pi) * (-1 - 0.044715))) = -0.1588.
+    computed = compute(gelu.answer, book)
+    assert computed.value == pytest.approx(-0.158808, abs=1e-6)
+    assert grade(gelu, "-0.16", computed).correct and not grade(gelu, "0", computed).correct
     # One block's feed-forward in GPT-2 124M: 768 x 3072 + 3072 + 3072 x 768 + 768 (the book's 4,722,432).
     computed = compute(parameters.answer, book)
-    assert computed.value == 4_722_432 and "4,722,432" in computed.why
-    assert grade(parameters, "4,700,000", computed).correct  # within the lesson's 1%
-    assert not grade(parameters, "4,600,000", computed).correct
+    assert computed.value == 4_722_432 == sum(p.numel() for p in book_model.trf_blocks[0].ff.parameters())
+    assert grade(parameters, "4,700,000", computed).correct and not grade(parameters, "4,600,000", computed).correct
     assert not grade(parameters, "many", computed).correct
+    gelu_out = trace(book_model, get_tokenizer().encode("The capital of France is Paris")).layer("gelu", 0)
+    assert compute(active.answer, book).value == int(np.unravel_index(np.argmax(gelu_out), gelu_out.shape)[0])
 
+
+def test_shortcuts_and_gradients(book_model):
+    weakest, gain, stronger = questions("06-shortcuts.md")
+    book = reading(book_model, "book", "Every effort moves you forward")
+    # The book's printed gradients without shortcuts: 0.000202, 0.000120, 0.000715, 0.001399, 0.005050.
+    assert compute(weakest.answer, book).value == 1  # the second layer
+    # With shortcuts the first layer's is 0.2217: about 1,100 times the 0.000202 without.
+    assert compute(gain.answer, book).value == pytest.approx(0.22169792 / 0.00020173588, rel=1e-3)
+    ids = get_tokenizer().encode("Every effort moves you forward")
+    on, off = (gradient_norms(book_model, ids, use_shortcut=flag).stream_gradient()[0] for flag in (True, False))
+    assert compute(stronger.answer, book).value == int(off > on)
+
+
+def test_generation_and_temperature(book_model):
+    top, surer, sharper, top_at_two = questions("07-generation.md")
+    book = reading(book_model, "book", "The capital of France is")
+    logits = trace(book_model, get_tokenizer().encode("The capital of France is")).last_logits.astype(np.float64)
+
+    def top_share(temperature: float) -> float:
+        scaled = logits / temperature
+        return float(np.exp(scaled.max() - scaled.max()) / np.exp(scaled - scaled.max()).sum())
+
+    assert compute(top.answer, book).value == pytest.approx(top_share(1.0) * 100)
+    assert compute(top_at_two.answer, book).value == pytest.approx(top_share(2.0) * 100)
+    assert compute(sharper.answer, book).value == 0  # 0.5 sharpens, 2 flattens
     tops = []
     for text in ("The capital of France is", "I went to the"):
-        logits = trace(book_model, get_tokenizer().encode(text)).last_logits.astype(np.float64)
-        tops.append(np.exp(logits.max() - logits.max()) / np.exp(logits - logits.max()).sum())
+        scores = trace(book_model, get_tokenizer().encode(text)).last_logits.astype(np.float64)
+        tops.append(1 / np.exp(scores - scores.max()).sum())
     assert compute(surer.answer, book).value == int(tops[1] > tops[0])
 
 
+def test_training_and_the_loss(book_model):
+    uniform, loss = questions("08-training.md")
+    book = reading(book_model, "book", "Every effort moves you forward")
+    assert compute(uniform.answer, book).value == pytest.approx(10.8249, abs=1e-4)  # ln(50,257)
+    ids = torch.tensor(get_tokenizer().encode("Every effort moves you forward"))
+    with torch.no_grad():
+        expected = float(lm_loss(book_model(ids[None])[0], ids))
+    assert compute(loss.answer, book).value == pytest.approx(expected, rel=1e-4)
+
+
+def test_experiments(tiny_model):
+    change, layer = questions("09-experiments.md")
+    tiny = reading(tiny_model, "tiny", "The capital of France is")
+    ids = get_tokenizer().encode("The capital of France is")
+
+    def next_token_probabilities(*edits) -> torch.Tensor:
+        return torch.softmax(torch.from_numpy(run_with_edits(tiny_model, ids, list(edits))[-1]).double(), -1)
+
+    before, after = next_token_probabilities(), next_token_probabilities(HeadAblation(0, 3))
+    token = int(before.argmax())
+    assert compute(change.answer, tiny).value == pytest.approx(float(after[token] - before[token]) * 100, rel=1e-3)
+    # The head whose removal costs the top token most, found one ablation at a time.
+    cfg = tiny_model.cfg
+    costs = np.array(
+        [
+            [float(next_token_probabilities(HeadAblation(L, H))[token]) for H in range(cfg.n_heads)]
+            for L in range(cfg.n_layers)
+        ]
+    )  # (L, H)
+    assert compute(layer.answer, tiny).value == int(np.unravel_index(np.argmin(costs), costs.shape)[0])
+
+
 def test_the_untrained_models_differ_and_each_is_graded_against_its_own(tiny_model, book_model):
-    lesson = read_lesson(LESSONS / "attention.md", URL_PATHS)
-    question = lesson.steps[0].question
-    answers = {}
-    for name, model in (("tiny", tiny_model), ("book", book_model)):
-        reading = Reading(
-            model.cfg, name, "Every effort moves you", lambda text, m=model: trace(m, get_tokenizer().encode(text))
-        )
-        answers[name] = compute(question.answer, reading)
+    question = questions("02-attention.md")[0]
+    answers = {
+        name: compute(question.answer, reading(model, name))
+        for name, model in (("tiny", tiny_model), ("book", book_model))
+    }
     assert answers["tiny"].why != answers["book"].why  # different weights, different numbers
+
+
+def test_a_measure_that_cannot_compute_says_why(book_model):
+    short = reading(book_model, "book", "Hello")
+    for name in ("prompt_loss", "previous_token_head"):
+        arguments = {"layer": 0} if name == "previous_token_head" else {}
+        with pytest.raises(ValueError, match="two tokens"):
+            compute(Measure(name, arguments, 1), short)
+    with pytest.raises(ValueError, match="outside the prompt"):
+        compute(Measure("attention_weight", {"layer": 0, "head": 0, "query": 0, "key": 9}, 1), short)
 
 
 BROKEN = {

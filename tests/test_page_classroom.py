@@ -157,3 +157,35 @@ def test_a_reveal_the_model_cannot_make_says_why_and_keeps_the_round_open():
     assert not teacher.exception
     assert "could not be revealed yet" in teacher.error[0].value
     assert store.latest_round(class_id).is_open
+
+
+def test_lesson_progress_is_kept_in_the_class_and_shown_on_the_console():
+    teacher, code = teacher_with_a_class()
+    ana, bo = join(code, "Ana"), join(code, "Bo")
+    seat = ana.query_params["seat"]
+    seat = seat[0] if isinstance(seat, list) else seat
+    for student, typed in ((ana, "8"), (bo, "7"), (bo, "8")):  # 32 dims / 4 heads: Bo is right at his second try
+        student.switch_page("pages/lessons.py").run()
+        student.selectbox(key="lesson_chosen_box").set_value("03-multihead").run()
+        student.text_input(key="lesson_answer_03-multihead_0").input(typed).run()
+        student.button(key="lesson_check").click().run()
+    assert ana.success[0].value.startswith("Right.") and bo.success[0].value.startswith("Right.")
+
+    again = session("pages/lessons.py", link={"seat": seat})  # Ana's browser reloads: her answer is still there
+    again.selectbox(key="lesson_chosen_box").set_value("03-multihead").run()
+    assert again.success[0].value.startswith("Right.") and "1 of 2 questions answered right" in again.caption[0].value
+
+    teacher.run()
+    progress, counts = (frame.value for frame in teacher.dataframe[1:3])  # after the roster; AppTest keeps no keys
+    assert dict(zip(progress["student"], progress["Q1"], strict=True)) == {"Ana": "✓ 8", "Bo": "✓ 8 (2 tries)"}
+    assert list(progress["right"]) == ["1 of 2", "1 of 2"]
+    assert counts.to_dict("records") == [{"answer": "8", "students": 2, "right": "✓"}]
+
+
+def test_outside_a_class_progress_stays_in_the_session():
+    at = session("pages/lessons.py")
+    at.selectbox(key="lesson_chosen_box").set_value("03-multihead").run()
+    at.text_input(key="lesson_answer_03-multihead_0").input("8").run()
+    at.button(key="lesson_check").click().run()
+    assert at.success[0].value.startswith("Right.")
+    assert at.session_state["lesson_results"][("03-multihead", 0)].correct is True

@@ -1,49 +1,103 @@
 """The Lessons page through AppTest: a lesson from start to end on an untrained model, its view opened,
 answers graded against the engine's own numbers, and a broken lesson file named with its line."""
 
-import numpy as np
+import functools
+from pathlib import Path
+
 import pytest
 from conftest import open_app_page
 
-from gptcore import PRESETS, build_model, get_tokenizer, trace
+from gptcore import GPT_CONFIG_124M, PRESETS, build_model, get_tokenizer, trace
+from ui.classroom.membership import PAGE_KEY
+from ui.frame import URL_PATHS
+from ui.lessons.format import read_lesson
+from ui.lessons.measures import Reading, compute
 
 TINY = "tiny-seed123"
+BOOK = "book-124m-seed123"
 
 
-def button(at, label: str):
-    return next(b for b in at.button if b.label == label)
+LESSONS = sorted((Path(__file__).resolve().parent.parent / "lessons").glob("*.md"))
+MODELS = {TINY: (PRESETS["tiny"], 123), BOOK: (GPT_CONFIG_124M, 123)}  # as the app's catalog builds them
 
 
-def test_a_lesson_from_start_to_end_on_the_tiny_model():
+@functools.cache
+def engine_model(model_id: str):
+    cfg, seed = MODELS[model_id]
+    return build_model(cfg, seed=seed)
+
+
+def right_answer(step, model_id: str):
+    """The answer the engine computes for this step on the app's model: what a careful student would give."""
+    model = engine_model(model_id)
+    prompt = step.view.get("prompt", "Every effort moves you")
+    reading = Reading(model.cfg, model_id, prompt, lambda text: trace(model, get_tokenizer().encode(text)), model)
+    return compute(step.question.answer, reading).value
+
+
+def give(at, step, key: str, value) -> None:
+    kind = step.question.kind
+    if kind == "token":
+        at.button_group(key=key).set_value(int(value)).run()
+    elif kind == "choice":
+        at.radio(key=key).set_value(int(value)).run()
+    else:
+        at.text_input(key=key).input(f"{value:.10g}").run()
+
+
+@pytest.mark.parametrize("model_id", [TINY, BOOK])
+@pytest.mark.parametrize("path", LESSONS, ids=lambda path: path.stem)
+def test_every_shipped_lesson_from_start_to_end(path, model_id):
+    """Every question answered right on each untrained model, graded by the page; on the tiny model
+    each step's view is opened too, and the lesson carries on where it was."""
+    lesson = read_lesson(path, set(URL_PATHS))
+    at = open_app_page("pages/lessons.py", model_id)
+    at.selectbox(key="lesson_chosen_box").set_value(lesson.slug).run()
+    asked = sum(step.question is not None for step in lesson.steps)
+    for index, step in enumerate(lesson.steps):
+        assert not at.exception, at.exception
+        assert at.subheader[0].value == step.title
+        if step.question is not None:
+            give(at, step, f"lesson_answer_{lesson.slug}_{index}", right_answer(step, model_id))
+            at.button(key="lesson_check").click().run()
+            assert not at.error and at.success and at.success[0].value.startswith("Right."), (step.title, at.info)
+        if model_id == TINY and "page" in step.view:
+            at.button(key="lesson_open").click().run()
+            assert not at.exception, at.exception
+            assert at.session_state[PAGE_KEY] == step.view["page"]
+            at.switch_page("pages/lessons.py").run()
+        if index < len(lesson.steps) - 1:
+            at.button(key="lesson_next").click().run()
+    assert at.button(key="lesson_next").disabled
+    if asked:
+        assert f"{asked} of {asked} questions answered right" in at.caption[0].value
+
+
+def test_a_wrong_answer_says_what_decided_it():
     at = open_app_page("pages/lessons.py", TINY)
-    assert not at.exception and at.title[0].value == "Lessons"
-    assert at.selectbox(key="lesson_chosen_box").value == "attention"
-    # Step 1: the strongest key of layer 0, head 3, as the engine computes it for this model.
-    model = build_model(PRESETS["tiny"], seed=123)
-    row = trace(model, get_tokenizer().encode("Every effort moves you")).attention(0)[3][-1]
-    right = int(np.argmax(row))
-    at.button_group(key="lesson_answer_attention_0").set_value((right + 1) % 4).run()
+    at.selectbox(key="lesson_chosen_box").set_value("02-attention").run()
+    step = read_lesson(LESSONS[1], set(URL_PATHS)).steps[0]
+    right = int(right_answer(step, TINY))
+    at.button_group(key="lesson_answer_02-attention_0").set_value((right + 1) % 4).run()
     at.button(key="lesson_check").click().run()
-    assert "Not quite." in at.error[0].value
-    at.button_group(key="lesson_answer_attention_0").set_value(right).run()
+    assert at.error[0].value.startswith("Not quite: ") and "of its attention to" in at.error[0].value
+    assert "0 of 4 questions answered right" in at.caption[0].value
+    at.button(key="lesson_next").click().run()  # the number question of the next step: a word is not a number
+    at.text_input(key="lesson_answer_02-attention_1").input("about zero").run()
     at.button(key="lesson_check").click().run()
-    assert at.success[0].value.startswith("Right. In layer 0, head 3, the last token gives")
-    assert "1 of 3 questions answered right" in at.caption[0].value
+    assert "“about zero” is not a number." in at.error[0].value
 
-    at.button(key="lesson_next").click().run()  # step 2: the tiny model's feed-forward, d = 32
-    at.text_input(key="lesson_answer_attention_1").input("8352").run()
-    at.button(key="lesson_check").click().run()
-    assert "8,352 in all" in at.success[0].value
 
-    at.button(key="lesson_next").click().run()  # step 3: a choice between two prompts
-    at.radio(key="lesson_answer_attention_2").set_value(0).run()
+def test_nothing_chosen_gets_a_plain_message():
+    at = open_app_page("pages/lessons.py", TINY)
+    at.selectbox(key="lesson_chosen_box").set_value("02-attention").run()
     at.button(key="lesson_check").click().run()
-    assert not at.exception and (at.success or at.error)
-    assert at.button(key="lesson_next").disabled  # the last step
+    assert at.info[0].value == "Choose or type an answer first." and not at.exception
 
 
 def test_a_steps_view_opens_its_page_with_its_layer_and_head():
     at = open_app_page("pages/lessons.py", TINY)
+    at.selectbox(key="lesson_chosen_box").set_value("02-attention").run()
     at.button(key="lesson_open").click().run()
     assert at.title[0].value == "Attention"
     assert at.session_state["attention_layer"] == 0 and at.session_state["attention_head"] == 3

@@ -8,6 +8,7 @@ had yet, inside one transaction, so two processes starting together cannot both 
     students  who joined, with the seat token that lets a reloaded browser rejoin as them
     rounds    "predict the next token" rounds: prompt, model, and at reveal the model's top 10
     answers   each student's guess in a round (the last one counts), scored at reveal
+    lesson_answers  each student's latest answer to each lesson question, graded on their model
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Engine,
     Float,
@@ -85,10 +87,27 @@ answers = Table(
     UniqueConstraint("round_id", "student_id"),
 )
 
+lesson_answers = Table(
+    "lesson_answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("student_id", Integer, ForeignKey("students.id"), nullable=False),
+    Column("lesson", String(100), nullable=False),  # the lesson file's name without .md
+    Column("step", Integer, nullable=False),  # 0, 1, ... within the lesson
+    Column("answer", String(200), nullable=False),  # as the student saw it: a token, an option or a number
+    Column("correct", Boolean, nullable=False),
+    Column("why", Text, nullable=False),  # the sentence, with its number, that decided it
+    Column("model_id", String(200), nullable=False),  # the model it was graded on
+    Column("tries", Integer, nullable=False),
+    Column("answered_at", Float, nullable=False),
+    UniqueConstraint("student_id", "lesson", "step"),
+)
+
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 # Numbered steps after the tables above were first created (version 1). A later change to the
 # tables adds its step here, e.g. "ALTER TABLE rounds ADD COLUMN ...", and never edits an old one.
+# A new table needs no step: create_all adds it to an older database (lesson_answers came so).
 MIGRATIONS: dict[int, list[str]] = {}
 LATEST = 1 + len(MIGRATIONS)
 

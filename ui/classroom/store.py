@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy import true as sqlalchemy_true
 from sqlalchemy.exc import IntegrityError
 
+from .lesson_records import LessonRecords
 from .schema import answers, classes, rounds, students
 
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a projector
@@ -102,6 +103,7 @@ class ClassStore:
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.clock = clock
+        self.lessons = LessonRecords(engine, clock)  # the students' lesson progress
 
     # --- classes -------------------------------------------------------------------------------
 

@@ -1,0 +1,60 @@
+"""The class's lesson progress as tables for the teacher's console: who answered what, and how the
+class answered each question."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..classroom.lesson_records import LessonAnswer
+from .format import Lesson
+
+
+def question_steps(lesson: Lesson) -> list[int]:
+    return [index for index, step in enumerate(lesson.steps) if step.question is not None]
+
+
+def progress_table(answers: list[LessonAnswer], lesson: Lesson) -> pd.DataFrame:
+    """One row per student who answered in this lesson: each question's latest answer, ✓ or ✗, and the count right."""
+    steps = question_steps(lesson)
+    rows: dict[str, dict[str, object]] = {}
+    for answer in answers:
+        if answer.lesson != lesson.slug or answer.step not in steps:
+            continue
+        row = rows.setdefault(answer.student, {"student": answer.student})
+        tries = f" ({answer.tries} tries)" if answer.tries > 1 else ""
+        row[f"Q{steps.index(answer.step) + 1}"] = f"{'✓' if answer.correct else '✗'} {answer.answer}{tries}"
+    columns = ["student", *(f"Q{number}" for number in range(1, len(steps) + 1))]
+    table = pd.DataFrame(list(rows.values()), columns=columns).fillna("")
+    table["right"] = [
+        f"{sum(str(cell).startswith('✓') for cell in row[1:])} of {len(steps)}"
+        for row in table[columns].itertuples(index=False)
+    ]
+    return table
+
+
+def answer_counts(answers: list[LessonAnswer], lesson: Lesson, step: int) -> pd.DataFrame:
+    """The class's latest answers to one question: each distinct answer, how many gave it, and whether it was right.
+
+    The same answer can be right for one student and wrong for another when they use different models.
+    """
+    given = [answer for answer in answers if answer.lesson == lesson.slug and answer.step == step]
+    frame = pd.DataFrame({"answer": [a.answer for a in given], "right": [a.correct for a in given]})
+    counts = frame.groupby(["answer", "right"]).size().rename("students").reset_index()
+    counts["right"] = counts["right"].map({True: "✓", False: "✗"})
+    return counts.sort_values("students", ascending=False, kind="stable")[["answer", "students", "right"]]
+
+
+def answers_csv_rows(answers: list[LessonAnswer]) -> list[dict]:
+    return [
+        {
+            "student": a.student,
+            "lesson": a.lesson,
+            "step": a.step + 1,
+            "answer": a.answer,
+            "correct": a.correct,
+            "tries": a.tries,
+            "model": a.model_id,
+            "why": a.why,
+        }
+        for a in answers
+    ]

@@ -1,0 +1,49 @@
+"""Where a student's lesson progress is kept: in the class's database while they sit in a running
+class (a reload or another app process finds it there, and the teacher's console shows it), and in
+the session otherwise. Either way the session keeps it too, so nothing answered before joining is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..classroom.connection import class_store
+from ..classroom.membership import my_seat
+from ..classroom.store import Seat
+
+RESULTS_KEY = "lesson_results"  # plain session key: (lesson, step) -> Result
+
+
+@dataclass(frozen=True)
+class Result:
+    correct: bool | None  # None: a message about the answer (none given, cannot be computed), not a grade
+    why: str
+    answer: str = ""  # the answer as the student saw it
+
+
+def seat_in_running_class() -> Seat | None:
+    seat = my_seat()
+    if seat is None or class_store().class_code(seat.class_id) is None:
+        return None
+    return seat
+
+
+def results_of(lesson: str) -> dict[int, Result]:
+    """This student's results in one lesson, by step."""
+    results = {step: result for (slug, step), result in st.session_state.get(RESULTS_KEY, {}).items() if slug == lesson}
+    seat = seat_in_running_class()
+    if seat is not None:
+        for step, kept in class_store().lessons.of_student(seat.student_id, lesson).items():
+            if step not in results or results[step].correct is not None:  # a fresh message stays on top
+                results[step] = Result(kept.correct, kept.why, kept.answer)
+    return results
+
+
+def keep(lesson: str, step: int, result: Result, model_id: str) -> None:
+    """Keep a result in the session, and a graded one in the class's database when in a class."""
+    st.session_state.setdefault(RESULTS_KEY, {})[(lesson, step)] = result
+    seat = seat_in_running_class()
+    if seat is not None and result.correct is not None:
+        class_store().lessons.record(seat.student_id, lesson, step, result.answer, result.correct, result.why, model_id)
