@@ -9,7 +9,7 @@ ensure_app_frame()  # first, before the heavy imports: see ui/frame.py
 import streamlit as st
 
 import ui
-from gptcore.tokenizer import get_tokenizer
+from gptcore.tokenizer import get_tokenizer, token_label
 from ui.classroom.membership import open_view
 from ui.frame import page_title
 from ui.lessons.catalog import load_lessons
@@ -77,7 +77,7 @@ def answer_text(step: Step, given) -> str:
     """The answer as the student saw it, for their results and the teacher's console."""
     if step.question.kind == "token":
         ids = get_tokenizer().encode(step_prompt(step))
-        return f"{ui.labels(ids)[int(given)]} (position {int(given)})" if 0 <= int(given) < len(ids) else str(given)
+        return f"{token_label(ids[int(given)])} (position {int(given)})" if 0 <= int(given) < len(ids) else str(given)
     if step.question.kind == "choice":
         return step.question.options[int(given)]
     return str(given).strip()

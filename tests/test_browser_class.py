@@ -94,3 +94,69 @@ def test_a_teacher_and_two_students_from_joining_to_the_reveal(class_url, open_t
     wait_until_rendered(ana, scroll=False)
     expect(sidebar(ana)).to_contain_text("as Ana")
     expect(ana.get_by_text("choice number")).to_be_visible()
+
+
+def lesson_answers(lesson_file: str) -> list[str]:
+    """What a careful student types or clicks for each question, on the tiny model the server builds."""
+    from gptcore import PRESETS, build_model, get_tokenizer, trace
+    from ui.frame import URL_PATHS
+    from ui.lessons.catalog import DEFAULT_FOLDER
+    from ui.lessons.format import read_lesson
+    from ui.lessons.measures import Reading, compute
+
+    model = build_model(PRESETS["tiny"], seed=123)
+    lesson = read_lesson(DEFAULT_FOLDER / lesson_file, set(URL_PATHS))
+    answers = []
+    for step in lesson.steps:
+        reading = Reading(
+            model.cfg, TINY, step.view["prompt"], lambda text: trace(model, get_tokenizer().encode(text)), model
+        )
+        answers.append(f"{compute(step.question.answer, reading).value:.10g}")
+    return answers
+
+
+def test_a_student_completes_a_lesson_and_the_teacher_sees_it(class_url, open_tab):
+    teacher = open_tab()
+    teacher.goto(link(class_url, "teacher", model=TINY))
+    wait_until_rendered(teacher, scroll=False)
+    teacher.get_by_label("Teacher's passcode").fill(PASSCODE)
+    teacher.get_by_role("button", name="Unlock").click()
+    end = teacher.get_by_role("button", name="End the class")
+    start = teacher.get_by_role("button", name="Start a class")
+    expect(end.or_(start)).to_be_visible()
+    if end.is_visible():  # a class from an earlier test still runs
+        end.click()
+    start.click()
+    expect(teacher.get_by_text("Students join from the sidebar")).to_be_visible()
+    code = re.search(r"with the code\s+([A-Z0-9]{5})", teacher.get_by_test_id("stMain").inner_text()).group(1)
+
+    ana = open_tab()
+    join(ana, class_url, code, "Ana")
+    go_to(ana, "Lessons")
+    main = ana.get_by_test_id("stMain")
+    main.get_by_test_id("stSelectbox").click()
+    ana.get_by_role("option", name="Attention and the causal mask").click()
+    strongest, future, itself, read = lesson_answers("02-attention.md")
+    # Step 1: click the token the last token attends to most.
+    main.get_by_test_id("stButtonGroup").get_by_text(re.compile(rf"^{strongest}:")).click()
+    main.get_by_role("button", name="Check").click()
+    expect(main.get_by_text("Right. In layer 0, head 3")).to_be_visible()
+    for number, answer in enumerate((future, itself, read), start=2):  # steps 2 to 4: type a percentage
+        main.get_by_role("button", name="Next step →").click()
+        expect(main.get_by_text(f"Step {number} of 4")).to_be_visible()
+        main.get_by_role("textbox", name="Your answer (a number)").fill(answer)
+        main.get_by_role("textbox", name="Your answer (a number)").press("Enter")
+        main.get_by_role("button", name="Check").click()
+        expect(main.get_by_text("Right.", exact=False)).to_be_visible()
+    expect(main.get_by_text("4 of 4 questions answered right")).to_be_visible()
+    assert_no_errors_shown(ana)
+    save_screenshot(ana, "lesson-student")
+
+    go_to(teacher, "Teacher's console")  # the console's lesson section redraws itself
+    expect(teacher.get_by_text("(1 answered)").first).to_be_visible(timeout=FOLLOW_WITHIN_MS)
+    assert_no_errors_shown(teacher)
+    save_screenshot(teacher, "lesson-console")
+
+    ana.reload()  # progress lives in the class's database: a reload keeps it
+    wait_until_rendered(ana, scroll=False)
+    expect(ana.get_by_test_id("stMain").get_by_text("4 of 4 questions answered right")).to_be_visible()
