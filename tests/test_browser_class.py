@@ -51,15 +51,25 @@ def join(page: Page, url: str, code: str, name: str) -> None:
     expect(sidebar(page)).to_contain_text(f"as {name}")
 
 
-def test_a_teacher_and_two_students_from_joining_to_the_reveal(class_url, open_tab):
-    teacher = open_tab()
-    teacher.goto(link(class_url, "teacher", model=TINY))
+def start_a_class(teacher: Page, url: str) -> str:
+    """Unlock the console and start a class (ending one an earlier test left running); its join code."""
+    teacher.goto(link(url, "teacher", model=TINY))
     wait_until_rendered(teacher, scroll=False)
     teacher.get_by_label("Teacher's passcode").fill(PASSCODE)
     teacher.get_by_role("button", name="Unlock").click()
-    teacher.get_by_role("button", name="Start a class").click()
+    end = teacher.get_by_role("button", name="End the class")
+    start = teacher.get_by_role("button", name="Start a class")
+    expect(end.or_(start)).to_be_visible()
+    if end.is_visible():
+        end.click()
+    start.click()
     expect(teacher.get_by_text("Students join from the sidebar")).to_be_visible()
-    code = re.search(r"with the code\s+([A-Z0-9]{5})", teacher.get_by_test_id("stMain").inner_text()).group(1)
+    return re.search(r"with the code\s+([A-Z0-9]{5})", teacher.get_by_test_id("stMain").inner_text()).group(1)
+
+
+def test_a_teacher_and_two_students_from_joining_to_the_reveal(class_url, open_tab):
+    teacher = open_tab()
+    code = start_a_class(teacher, class_url)
 
     ana, bo = open_tab(), open_tab()
     join(ana, class_url, code, "Ana")
@@ -117,18 +127,7 @@ def lesson_answers(lesson_file: str) -> list[str]:
 
 def test_a_student_completes_a_lesson_and_the_teacher_sees_it(class_url, open_tab):
     teacher = open_tab()
-    teacher.goto(link(class_url, "teacher", model=TINY))
-    wait_until_rendered(teacher, scroll=False)
-    teacher.get_by_label("Teacher's passcode").fill(PASSCODE)
-    teacher.get_by_role("button", name="Unlock").click()
-    end = teacher.get_by_role("button", name="End the class")
-    start = teacher.get_by_role("button", name="Start a class")
-    expect(end.or_(start)).to_be_visible()
-    if end.is_visible():  # a class from an earlier test still runs
-        end.click()
-    start.click()
-    expect(teacher.get_by_text("Students join from the sidebar")).to_be_visible()
-    code = re.search(r"with the code\s+([A-Z0-9]{5})", teacher.get_by_test_id("stMain").inner_text()).group(1)
+    code = start_a_class(teacher, class_url)
 
     ana = open_tab()
     join(ana, class_url, code, "Ana")
