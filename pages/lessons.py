@@ -20,6 +20,8 @@ from ui.lessons.progress import Result, keep, results_of
 LESSON_KEY = "lesson_chosen"  # plain session keys: the lesson, and each lesson's step
 STEP_KEY = "lesson_steps"
 OPEN_KEY = "_lesson_open_view"  # a step's view the student asked to open
+CHECK_KEY = "_lesson_check"  # the answer the student asked to check, graded where its question is drawn
+STEP_PARAM = "lesson_step"  # the step in the link (from 1), so "Show everyone" brings the class to it
 VIEW_PARAMS = ("layer", "head", "step")
 
 
@@ -30,7 +32,8 @@ def step_prompt(step: Step) -> str:
 def ask_for_step_view(lesson: Lesson, step: Step) -> None:
     """The button's callback: a callback cannot switch pages, so the script does (below) on this rerun."""
     params = {name: step.view[name] for name in VIEW_PARAMS if name in step.view}
-    params["lesson"] = lesson.slug  # opening a view starts the linked choices afresh: keep this one
+    # Opening a view starts the linked choices afresh: the lesson and its step come along.
+    params.update({"lesson": lesson.slug, STEP_PARAM: str(current_step(lesson) + 1)})
     view = {
         "page": step.view.get("page", ""),
         "prompt": step_prompt(step),
@@ -40,9 +43,18 @@ def ask_for_step_view(lesson: Lesson, step: Step) -> None:
     st.session_state[OPEN_KEY] = view
 
 
-def move(lesson: Lesson, by: int) -> None:
+def current_step(lesson: Lesson) -> int:
+    """The step this session is at in ``lesson``; a session opened from a link starts at the link's step."""
+    ui.starts_from_link(STEP_KEY)
     steps = st.session_state.setdefault(STEP_KEY, {})
-    steps[lesson.slug] = min(max(steps.get(lesson.slug, 0) + by, 0), len(lesson.steps) - 1)
+    linked = ui.opened_with(STEP_PARAM)
+    if lesson.slug not in steps and ui.opened_with("lesson") == lesson.slug and linked and linked.isdigit():
+        steps[lesson.slug] = int(linked) - 1
+    return min(max(steps.get(lesson.slug, 0), 0), len(lesson.steps) - 1)
+
+
+def move(lesson: Lesson, by: int) -> None:
+    st.session_state.setdefault(STEP_KEY, {})[lesson.slug] = current_step(lesson) + by
 
 
 def reading_for(step: Step) -> Reading:
@@ -83,23 +95,24 @@ def answer_text(step: Step, given) -> str:
     return str(given).strip()
 
 
-def check(lesson: Lesson, index: int, step: Step, key: str) -> None:
-    """The Check button's callback: grade the answer on the student's own model, and keep the result."""
-    given = st.session_state.get(key)
+def ask_to_check(key: str) -> None:
+    st.session_state[CHECK_KEY] = key
+
+
+def check(lesson: Lesson, index: int, step: Step, given) -> None:
+    """Grade the answer on the student's own model and keep the result. It runs where the question is
+    drawn, so a wait for the model or for memory shows there."""
     model_id = ui.current_model_id()
     if given is None or str(given).strip() == "":
         keep(lesson.slug, index, Result(None, "Choose or type an answer first."), model_id)
         return
     try:
-        verdict = grade(step.question, given, compute(step.question.answer, reading_for(step)))
+        with st.spinner("Checking your answer on the model you have selected…"):
+            verdict = grade(step.question, given, compute(step.question.answer, reading_for(step)))
     except ValueError as error:
         where = f"{lesson.path.name}, line {step.question.answer.line}"
-        keep(
-            lesson.slug,
-            index,
-            Result(None, f"This question cannot be answered on this model ({where}): {error}"),
-            model_id,
-        )
+        message = f"This question cannot be answered on this model ({where}): {error}"
+        keep(lesson.slug, index, Result(None, message), model_id)
         return
     keep(lesson.slug, index, Result(verdict.correct, verdict.why, answer_text(step, given)), model_id)
 
@@ -127,14 +140,10 @@ chosen = ui.remembered_choice(
     st.selectbox, "Lesson", list(titles), LESSON_KEY, link="lesson", format_func=titles.__getitem__
 )
 lesson = next(lesson for lesson in lessons if lesson.slug == chosen)
-results = results_of(lesson.slug)
-index = min(st.session_state.setdefault(STEP_KEY, {}).get(lesson.slug, 0), len(lesson.steps) - 1)
+index = current_step(lesson)
+ui.put_in_link(STEP_PARAM, index + 1)
 step = lesson.steps[index]
-right = sum(1 for result in results.values() if result.correct)
-asked = sum(1 for each in lesson.steps if each.question is not None)
-st.caption(
-    f"Step {index + 1} of {len(lesson.steps)}" + (f" · {right} of {asked} questions answered right" if asked else "")
-)
+progress_line = st.empty()  # filled at the end, once this run's check is counted
 
 st.subheader(step.title)
 st.markdown(step.text)
@@ -150,7 +159,11 @@ if step.question is not None:
     st.markdown(f"**{step.question.text}**")
     key = f"lesson_answer_{lesson.slug}_{index}"
     answer_widget(step, key)
-    st.button("Check", key="lesson_check", type="primary", on_click=check, args=(lesson, index, step, key))
+    st.button("Check", key="lesson_check", type="primary", on_click=ask_to_check, args=(key,))
+    if st.session_state.pop(CHECK_KEY, None) == key:
+        check(lesson, index, step, st.session_state.get(key))
+results = results_of(lesson.slug)
+if step.question is not None:
     result = results.get(index)
     if result is not None and result.correct is True:
         st.success(f"Right. {result.why}")
@@ -163,4 +176,10 @@ back, forward = st.columns(2)
 back.button("← Previous step", key="lesson_back", on_click=move, args=(lesson, -1), disabled=index == 0)
 forward.button(
     "Next step →", key="lesson_next", on_click=move, args=(lesson, 1), disabled=index == len(lesson.steps) - 1
+)
+
+right = sum(1 for result in results.values() if result.correct)
+asked = sum(1 for each in lesson.steps if each.question is not None)
+progress_line.caption(
+    f"Step {index + 1} of {len(lesson.steps)}" + (f" · {right} of {asked} questions answered right" if asked else "")
 )

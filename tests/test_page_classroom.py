@@ -189,3 +189,14 @@ def test_outside_a_class_progress_stays_in_the_session():
     at.button(key="lesson_check").click().run()
     assert at.success[0].value.startswith("Right.")
     assert at.session_state["lesson_results"][("03-multihead", 0)].correct is True
+
+
+def test_showing_everyone_a_lesson_step_brings_the_class_to_it():
+    teacher, code = teacher_with_a_class()
+    ana = join(code, "Ana")
+    teacher.switch_page("pages/lessons.py").run()
+    teacher.selectbox(key="lesson_chosen_box").set_value("04-layernorm").run()
+    teacher.button(key="lesson_next").click().run()
+    teacher.sidebar.button(key="class_show_everyone").click().run()
+    ana.run()  # the polling fragment opens the teacher's view
+    assert ana.title[0].value == "Lessons" and ana.subheader[0].value == "Mean 0, variance 1"

@@ -5,7 +5,7 @@ import functools
 from pathlib import Path
 
 import pytest
-from conftest import open_app_page
+from conftest import open_app_page, open_linked_page
 
 from gptcore import GPT_CONFIG_124M, PRESETS, build_model, get_tokenizer, trace
 from ui.classroom.membership import PAGE_KEY
@@ -116,3 +116,13 @@ def test_a_broken_lesson_file_is_named_and_the_others_still_work(tmp_path, monke
 @pytest.fixture(autouse=True)
 def _no_leftover_env(monkeypatch):
     monkeypatch.delenv("GPT_EXPLORER_LESSONS", raising=False)
+
+
+def test_a_link_opens_a_lesson_at_its_step_and_the_address_follows_the_student():
+    at = open_linked_page("pages/lessons.py", {"lesson": "02-attention", "lesson_step": "3"})
+    assert at.subheader[0].value == "The first token has no choice"
+    at.button(key="lesson_next").click().run()
+    assert at.query_params["lesson_step"] in ("4", ["4"]) and at.query_params["lesson"] in (
+        "02-attention",
+        ["02-attention"],
+    )
