@@ -13,8 +13,8 @@ from gptcore.tokenizer import get_tokenizer, token_label
 from ui.classroom.membership import open_view
 from ui.frame import page_title
 from ui.lessons.catalog import load_lessons
-from ui.lessons.format import Lesson, Step
-from ui.lessons.measures import Reading, compute, grade
+from ui.lessons.format import Lesson, Measure, Step
+from ui.lessons.measures import Computed, Reading, compute, grade
 from ui.lessons.progress import Result, keep, results_of
 
 LESSON_KEY = "lesson_chosen"  # plain session keys: the lesson, and each lesson's step
@@ -95,6 +95,13 @@ def answer_text(step: Step, given) -> str:
     return str(given).strip()
 
 
+@ui.cached
+def computed_answer(model_id: str, prompt: str, measure: str, _measure: Measure, _step: Step) -> Computed:
+    """A question's right answer on one model, computed once for the server: a class pressing Check
+    together waits for one computation (a backward pass, a scan of every head) instead of thirty."""
+    return compute(_measure, reading_for(_step))
+
+
 def ask_to_check(key: str) -> None:
     st.session_state[CHECK_KEY] = key
 
@@ -108,7 +115,9 @@ def check(lesson: Lesson, index: int, step: Step, given) -> None:
         return
     try:
         with st.spinner("Checking your answer on the model you have selected…"):
-            verdict = grade(step.question, given, compute(step.question.answer, reading_for(step)))
+            answer = step.question.answer
+            computed = computed_answer(ui.current_model_id(), step_prompt(step), answer.call, answer, step)
+            verdict = grade(step.question, given, computed)
     except ValueError as error:
         where = f"{lesson.path.name}, line {step.question.answer.line}"
         message = f"This question cannot be answered on this model ({where}): {error}"

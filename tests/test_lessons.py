@@ -258,3 +258,11 @@ def test_measures_that_do_not_exist_or_do_not_fit_are_named(tmp_path, book_model
     )
     with pytest.raises(ValueError, match="layer"):
         compute(outside, reading)
+
+
+def test_a_measure_reads_back_as_the_file_writes_it(tmp_path):
+    path = tmp_path / "call.md"
+    path.write_text(
+        '---\ntitle: T\n---\n## A\n\n? Q\nkind: choice\noptions: a | b\nanswer: surer_prompt(first="a", second="b")\n'
+    )
+    assert read_lesson(path, URL_PATHS).steps[0].question.answer.call == "surer_prompt(first='a', second='b')"

@@ -56,6 +56,11 @@ class Measure:
     arguments: dict[str, object]
     line: int
 
+    @property
+    def call(self) -> str:
+        """As a lesson file writes it: 'strongest_key(layer=0, head=3)'."""
+        return f"{self.name}({', '.join(f'{name}={value!r}' for name, value in self.arguments.items())})"
+
 
 @dataclass(frozen=True)
 class Question:
