@@ -28,7 +28,7 @@ from pathlib import Path
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.appserver import running_server
-from bench.bench_class import percentile
+from bench.bench_classroom import summary
 from bench.class_client import ClassClient
 from ui.frame import URL_PATHS
 from ui.lessons.catalog import DEFAULT_FOLDER
@@ -75,11 +75,6 @@ async def check_together(url: str, students: int, lesson: str, step: int, model_
     finally:
         for student in class_:
             await student.websocket.close()
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {"median_s": statistics.median(ordered), "p95_s": percentile(ordered, 95), "max_s": ordered[-1]}
 
 
 def main() -> None:
