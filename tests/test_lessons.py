@@ -11,6 +11,7 @@ from gptcore import get_tokenizer, gradient_norms, trace
 from gptcore.edits import HeadAblation, run_with_edits
 from gptcore.gradients import lm_loss
 from ui.frame import URL_PATHS as APP_URL_PATHS
+from ui.lessons.catalog import load_lessons
 from ui.lessons.format import LessonError, Measure, Question, read_lesson
 from ui.lessons.measures import Reading, check_measure, compute, grade
 
@@ -266,3 +267,14 @@ def test_a_measure_reads_back_as_the_file_writes_it(tmp_path):
         '---\ntitle: T\n---\n## A\n\n? Q\nkind: choice\noptions: a | b\nanswer: surer_prompt(first="a", second="b")\n'
     )
     assert read_lesson(path, URL_PATHS).steps[0].question.answer.call == "surer_prompt(first='a', second='b')"
+
+
+def test_the_catalog_leaves_out_a_lesson_with_an_unknown_model_or_measure(tmp_path, monkeypatch):
+    (tmp_path / "a-model.md").write_text("---\ntitle: A\n---\n## One\nmodel: gpt2-smal\n")
+    (tmp_path / "b-measure.md").write_text("---\ntitle: B\n---\n## One\n\n? Q\nkind: number\nanswer: head_count()\n")
+    (tmp_path / "c-good.md").write_text("---\ntitle: C\n---\n## One\nmodel: tiny-seed123\n")
+    monkeypatch.setenv("GPT_EXPLORER_LESSONS", str(tmp_path))
+    lessons, problems = load_lessons()
+    assert [lesson.slug for lesson in lessons] == ["c-good"]
+    assert [str(problem).split(":")[0] for problem in problems] == ["a-model.md, line 4", "b-measure.md, line 8"]
+    assert "unknown model 'gpt2-smal'" in str(problems[0]) and "unknown measure 'head_count'" in str(problems[1])

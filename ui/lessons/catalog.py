@@ -10,11 +10,13 @@ import os
 import threading
 from pathlib import Path
 
+from ..catalog import MODEL_CHOICES, find_choice
 from ..frame import URL_PATHS
 from .format import Lesson, LessonError, read_lesson
 from .measures import check_measure
 
 LESSONS_ENV = "GPT_EXPLORER_LESSONS"
+MODEL_ADVICE = f"a step's model is one of {', '.join(MODEL_CHOICES)} or a saved checkpoint's name"
 DEFAULT_FOLDER = Path(__file__).resolve().parent.parent.parent / "lessons"
 
 _lock = threading.Lock()
@@ -42,6 +44,8 @@ def _read_all(files: list[Path]) -> tuple[list[Lesson], list[LessonError]]:
         try:
             lesson = read_lesson(path, set(URL_PATHS))
             for step in lesson.steps:
+                if "model" in step.view and find_choice(step.view["model"]) is None:
+                    raise LessonError(path, step.line, f"unknown model {step.view['model']!r}: {MODEL_ADVICE}")
                 if step.question is not None:
                     problem = check_measure(step.question.answer)
                     if problem:
