@@ -189,6 +189,8 @@ forward.button(
 
 right = sum(1 for result in results.values() if result.correct)
 asked = sum(1 for each in lesson.steps if each.question is not None)
+chapter = f"In the book: {lesson.chapter} · " if lesson.chapter else ""
 progress_line.caption(
-    f"Step {index + 1} of {len(lesson.steps)}" + (f" · {right} of {asked} questions answered right" if asked else "")
+    f"{chapter}Step {index + 1} of {len(lesson.steps)}"
+    + (f" · {right} of {asked} questions answered right" if asked else "")
 )

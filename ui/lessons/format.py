@@ -2,7 +2,7 @@
 
     ---
     title: Attention and the causal mask
-    chapter: 4.3
+    chapter: sections 3.4 and 3.5
     ---
 
     ## The last token looks back
