@@ -11,8 +11,8 @@ student's timer with its own phase). The teacher, in turn:
 
 For each action, the time from the teacher's click returning to each student's page showing it
 (the first payload that carries it arrives: a browser draws it then) and to the student's whole
-page being drawn (the run ends). The issue's target: every student's page within 3 s. The lesson
-runs --repeats times (a new class each time) and the figures are the medians over the repeats.
+page being drawn (the run ends). The issue's target: every student's page within 3 s. The whole
+sequence runs --repeats times (a new class each time) and the figures are the medians over the repeats.
 
     .venv/bin/python -m bench.bench_classroom [--students 30] [--repeats 3] [--model book-124m-seed123]
 
@@ -61,7 +61,9 @@ async def wait_for(student: ClassClient, marker: bytes, since: float, limit_s: f
     return float("inf"), float("inf")
 
 
-async def lesson(url: str, students: int, model_id: str, limit_s: float = 60.0) -> dict[str, list[tuple[float, float]]]:
+async def one_class(
+    url: str, students: int, model_id: str, limit_s: float = 60.0
+) -> dict[str, list[tuple[float, float]]]:
     query = urllib.parse.urlencode({"model": model_id})
     teacher = ClassClient(url, query, timeout_s=300)
     class_ = [ClassClient(url, query, timeout_s=300) for _ in range(students)]
@@ -100,7 +102,7 @@ async def lesson(url: str, students: int, model_id: str, limit_s: float = 60.0) 
         marker = ACTIONS["reveal"]
         seconds["reveal"] = list(await asyncio.gather(*(wait_for(s, marker, clicked, limit_s) for s in class_)))
         await teacher.run("teacher")
-        await teacher.click("teacher", "teacher_end")  # the next lesson starts a class of its own
+        await teacher.click("teacher", "teacher_end")  # the next run starts a class of its own
         return seconds
     finally:
         for client in [teacher, *class_]:
@@ -121,9 +123,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         env = {"GPT_EXPLORER_CLASS_DB": f"{folder}/class.sqlite", "GPT_EXPLORER_TEACHER_PASSCODE": PASSCODE}
         with running_server(env) as (url, _):
-            runs = [asyncio.run(lesson(url, args.students, args.model)) for _ in range(args.repeats)]
+            runs = [asyncio.run(one_class(url, args.students, args.model)) for _ in range(args.repeats)]
     report = {"students": args.students, "repeats": args.repeats, "model": args.model, "target_s": TARGET_S}
-    print(f"{args.students} students following on {args.model}; medians of {args.repeats} lessons")
+    print(f"{args.students} students following on {args.model}; medians of {args.repeats} runs")
     for action in ACTIONS:
         report[action] = {}
         for moment, index in (("shown", 0), ("page drawn", 1)):
@@ -135,7 +137,7 @@ def main() -> None:
             print(
                 f"  {action:14s} {moment:10s} median {figures['median_s']:.2f} s, p95 {figures['p95_s']:.2f} s, "
                 f"slowest {figures['max_s']:.2f} s ({figures['max_s'] / TARGET_S:.0%} of {TARGET_S:.0f} s: {met}; "
-                f"slowest per lesson {slowest})"
+                f"slowest per run {slowest})"
             )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "classroom.json").write_text(json.dumps(report, indent=2))
