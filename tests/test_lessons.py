@@ -205,6 +205,8 @@ def test_a_measure_that_cannot_compute_says_why(book_model):
             compute(Measure(name, arguments, 1), short)
     with pytest.raises(ValueError, match="outside the prompt"):
         compute(Measure("attention_weight", {"layer": 0, "head": 0, "query": 0, "key": 9}, 1), short)
+    with pytest.raises(ValueError, match="prompt is empty"):
+        compute(Measure("token_count", {}, 1), reading(book_model, "book", "  "))
 
 
 BROKEN = {

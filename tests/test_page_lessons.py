@@ -126,3 +126,20 @@ def test_a_link_opens_a_lesson_at_its_step_and_the_address_follows_the_student()
         "02-attention",
         ["02-attention"],
     )
+
+
+def test_a_question_the_model_cannot_answer_says_so_with_its_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "deep.md").write_text(
+        "---\ntitle: Deep\n---\n## Layer five\nprompt: Every effort moves you\n\n"
+        "? Which token does the last token attend to most in layer 5, head 0?\nkind: token\n"
+        "answer: strongest_key(layer=5, head=0)\n"
+    )
+    monkeypatch.setenv("GPT_EXPLORER_LESSONS", str(tmp_path))
+    at = open_app_page("pages/lessons.py", TINY)  # two layers
+    at.button_group(key="lesson_answer_deep_0").set_value(1).run()
+    at.button(key="lesson_check").click().run()
+    assert not at.exception
+    assert at.info[0].value == (
+        "This question cannot be answered on this model (deep.md, line 9): "
+        "layer 5 does not exist; this model has layers 0 to 1"
+    )

@@ -39,6 +39,8 @@ class Reading:
     computing: Callable[..., AbstractContextManager] = _no_turn
 
     def trace(self) -> Trace:
+        if not self.prompt.strip():
+            raise ValueError("the step names no prompt and the sidebar's prompt is empty")
         return self.trace_of(self.prompt)
 
     def label(self, trace: Trace, position: int) -> str:
