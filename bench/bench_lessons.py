@@ -95,7 +95,7 @@ def main() -> None:
             ):  # a fresh server: the answer is computed cold
                 runs[size].append(asyncio.run(check_together(url, size, args.lesson, args.step, args.model)))
 
-    report = vars(args) | {}
+    report = dict(vars(args))
     print(f"Pressing Check together on {args.lesson}, step {args.step}, {args.model}; medians of {args.repeats}")
     for size, repeats in runs.items():
         report[f"{size} students"] = entry = {}

@@ -1,4 +1,4 @@
-"""Lessons: guided tours of chapter 4, step by step, with questions checked against the live model."""
+"""Lessons: guided tours of the book's GPT, step by step, with questions checked against the live model."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def current_step(lesson: Lesson) -> int:
     ui.starts_from_link(STEP_KEY)
     steps = st.session_state.setdefault(STEP_KEY, {})
     linked = ui.opened_with(STEP_PARAM)
-    if lesson.slug not in steps and ui.opened_with("lesson") == lesson.slug and linked and linked.isdigit():
+    if lesson.slug not in steps and ui.opened_with("lesson") == lesson.slug and linked and linked.isdecimal():
         steps[lesson.slug] = int(linked) - 1
     return min(max(steps.get(lesson.slug, 0), 0), len(lesson.steps) - 1)
 
@@ -67,11 +67,16 @@ def reading_for(step: Step) -> Reading:
     return Reading(model.cfg, model_id, step_prompt(step), trace_of, model, ui.computing)
 
 
+def prompt_tokens(step: Step) -> list[int]:
+    """The step's prompt as the model reads it: its last context_length tokens, as the measures see it."""
+    return get_tokenizer().encode(step_prompt(step))[-ui.current_model().cfg.context_length :]
+
+
 def answer_widget(step: Step, key: str):
     """The question's input: a token of the prompt, one of the options, or a number."""
     question = step.question
     if question.kind == "token":
-        ids = get_tokenizer().encode(step_prompt(step))
+        ids = prompt_tokens(step)
         names = ui.option_names(list(range(len(ids))), dict(enumerate(ui.labels(ids))).__getitem__)
         return st.pills("Click a token", list(range(len(ids))), format_func=names, key=key)
     if question.kind == "choice":
@@ -88,7 +93,7 @@ def answer_widget(step: Step, key: str):
 def answer_text(step: Step, given) -> str:
     """The answer as the student saw it, for their results and the teacher's console."""
     if step.question.kind == "token":
-        ids = get_tokenizer().encode(step_prompt(step))
+        ids = prompt_tokens(step)
         return f"{token_label(ids[int(given)])} (position {int(given)})" if 0 <= int(given) < len(ids) else str(given)
     if step.question.kind == "choice":
         return step.question.options[int(given)]
@@ -96,9 +101,10 @@ def answer_text(step: Step, given) -> str:
 
 
 @ui.cached
-def computed_answer(model_id: str, prompt: str, measure: str, _measure: Measure, _step: Step) -> Computed:
-    """A question's right answer on one model, computed once for the server: a class pressing Check
-    together waits for one computation (a backward pass, a scan of every head) instead of thirty."""
+def computed_answer(model_id: str, prompt: str, call: str, _measure: Measure, _step: Step) -> Computed:
+    """A question's right answer on one model, computed once per process while the cache keeps it: a
+    class pressing Check together waits for one computation (a backward pass, a scan of every head)
+    instead of thirty. ``call`` (the measure as the file writes it) is there for the cache's key."""
     return compute(_measure, reading_for(_step))
 
 
@@ -106,24 +112,23 @@ def ask_to_check(key: str) -> None:
     st.session_state[CHECK_KEY] = key
 
 
-def check(lesson: Lesson, index: int, step: Step, given) -> None:
-    """Grade the answer on the student's own model and keep the result. It runs where the question is
-    drawn, so a wait for the model or for memory shows there."""
-    model_id = ui.current_model_id()
+def check(lesson: Lesson, index: int, step: Step, given) -> Result:
+    """Grade the answer on the student's own model; a graded one is kept. It runs where the question is
+    drawn, so a wait for the model or for memory shows there. Returns what to tell the student."""
     if given is None or str(given).strip() == "":
-        keep(lesson.slug, index, Result(None, "Choose or type an answer first."), model_id)
-        return
+        return Result(None, "Choose or type an answer first.")
+    model_id, answer = ui.current_model_id(), step.question.answer
     try:
         with st.spinner("Checking your answer on the model you have selected…"):
-            answer = step.question.answer
-            computed = computed_answer(ui.current_model_id(), step_prompt(step), answer.call, answer, step)
-            verdict = grade(step.question, given, computed)
+            computed = computed_answer(model_id, step_prompt(step), answer.call, answer, step)
     except ValueError as error:
-        where = f"{lesson.path.name}, line {step.question.answer.line}"
-        message = f"This question cannot be answered on this model ({where}): {error}"
-        keep(lesson.slug, index, Result(None, message), model_id)
-        return
-    keep(lesson.slug, index, Result(verdict.correct, verdict.why, answer_text(step, given)), model_id)
+        where = f"{lesson.path.name}, line {answer.line}"
+        return Result(None, f"This question cannot be answered on this model ({where}): {error}")
+    verdict = grade(step.question, given, computed)
+    result = Result(verdict.correct, verdict.why, answer_text(step, given))
+    if result.correct is not None and not keep(lesson.slug, index, result, model_id):
+        st.warning("Your answer is kept in this browser only: the class's database did not answer.", icon="⚠️")
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,9 +138,9 @@ if OPEN_KEY in st.session_state:
     open_view(st.session_state.pop(OPEN_KEY))
 st.title("Lessons")
 ui.explain(
-    "Guided tours of chapter 4. Each step opens a page with the view it talks about and says what to look for; "
-    "a question is checked against the numbers of the model you have selected, so the untrained and the "
-    "pretrained model each have their own right answers."
+    "Guided tours of the book's GPT, from tokens to training. Each step opens a page with the view it talks "
+    "about and says what to look for; a question is checked against the numbers of the model you have "
+    "selected, so the untrained and the pretrained model each have their own right answers."
 )
 lessons, problems = load_lessons()
 for problem in problems:
@@ -169,11 +174,12 @@ if step.question is not None:
     key = f"lesson_answer_{lesson.slug}_{index}"
     answer_widget(step, key)
     st.button("Check", key="lesson_check", type="primary", on_click=ask_to_check, args=(key,))
-    if st.session_state.pop(CHECK_KEY, None) == key:
-        check(lesson, index, step, st.session_state.get(key))
+    checked = (
+        check(lesson, index, step, st.session_state.get(key)) if st.session_state.pop(CHECK_KEY, None) == key else None
+    )
 results = results_of(lesson.slug)
 if step.question is not None:
-    result = results.get(index)
+    result = checked or results.get(index)
     if result is not None and result.correct is True:
         st.success(f"Right. {result.why}")
     elif result is not None and result.correct is False:

@@ -166,7 +166,7 @@ if rows:
 
 st.subheader("Lessons")
 lesson_progress(class_id)
-lesson_rows = answers_csv_rows(store.lessons.of_class(class_id))
+lesson_rows = answers_csv_rows(store.lessons.of_class(class_id), {lesson.slug: lesson for lesson in load_lessons()[0]})
 if lesson_rows:
     ui.csv_download(
         pd.DataFrame(lesson_rows), f"class_{code}_lessons.csv", label="Lesson answers (CSV)", key="teacher_lessons_csv"

@@ -13,7 +13,8 @@ from gptcore.gradients import lm_loss
 from ui.frame import URL_PATHS as APP_URL_PATHS
 from ui.lessons.catalog import load_lessons
 from ui.lessons.format import LessonError, Measure, Question, read_lesson
-from ui.lessons.measures import Reading, check_measure, compute, grade
+from ui.lessons.measures import Computed, Reading, check_measure, check_options, compute, grade
+from ui.lessons.measures.core import read_number
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 URL_PATHS = set(APP_URL_PATHS)
@@ -79,11 +80,11 @@ def test_attention_and_the_causal_mask(book_model):
     assert computed.value == expected
     assert grade(strongest, expected, computed).correct and not grade(strongest, (expected + 1) % 4, computed).correct
     assert compute(future.answer, book).value == 0.0  # the mask: exactly 0
-    assert compute(itself.answer, book).value == pytest.approx(100.0)
+    assert compute(itself.answer, book).value == pytest.approx(1.0)
     computed = compute(read.answer, book)
-    assert computed.value == pytest.approx(weights[1, 0] * 100)
-    assert grade(read, f"{weights[1, 0] * 100 + 0.4:.2f}%", computed).correct  # within half a point, "%" allowed
-    assert not grade(read, f"{weights[1, 0] * 100 + 0.6:.2f}", computed).correct
+    assert computed.value == pytest.approx(weights[1, 0])
+    assert grade(read, f"{weights[1, 0] + 0.004:.4f}", computed).correct  # two decimals: within 0.005
+    assert not grade(read, f"{weights[1, 0] + 0.006:.4f}", computed).correct
 
 
 def test_multi_head_attention(book_model):
@@ -133,7 +134,10 @@ def test_shortcuts_and_gradients(book_model):
     # With shortcuts the first layer's is 0.2217: about 1,100 times the 0.000202 without.
     assert compute(gain.answer, book).value == pytest.approx(0.22169792 / 0.00020173588, rel=1e-3)
     ids = get_tokenizer().encode("Every effort moves you forward")
-    on, off = (gradient_norms(book_model, ids, use_shortcut=flag).stream_gradient()[0] for flag in (True, False))
+    # As the Residual page charts it: block 0's gradient as a multiple of the last block's.
+    on, off = (
+        gradient_norms(book_model, ids, use_shortcut=flag).stream_gradient_relative()[0] for flag in (True, False)
+    )
     assert compute(stronger.answer, book).value == int(off > on)
 
 
@@ -263,6 +267,30 @@ def test_measures_that_do_not_exist_or_do_not_fit_are_named(tmp_path, book_model
         compute(outside, reading)
 
 
+def test_typed_numbers_are_read_as_people_write_them():
+    assert [read_number(text) for text in ("4,722,432", "12.5%", "\u22120.16", "0,16", " 1 000 ", "1,000")] == [
+        4_722_432, 12.5, -0.16, 0.16, 1000, 1000,
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        read_number("about zero")
+
+
+def test_a_word_for_a_number_is_not_graded():
+    question = Question("How many?", "number", Measure("head_size", {}, 1))
+    verdict = grade(question, "many", Computed(64, "64 numbers per head."))
+    assert verdict.correct is None and "not a number" in verdict.why and "64" not in verdict.why
+
+
+def test_argument_types_and_choice_options_are_checked():
+    assert "layer should be a int, not '0'" in check_measure(Measure("strongest_key", {"layer": "0", "head": 3}, 1))
+    assert "should be a int, not True" in check_measure(Measure("strongest_key", {"layer": True, "head": 3}, 1))
+    assert check_measure(Measure("top_probability", {"temperature": 2}, 1)) is None  # an int is a float
+    surer = Measure("surer_prompt", {"first": "a b", "second": "c d"}, 1)
+    assert check_options(surer, ("a b", "c d")) is None
+    assert "write 'options: a b | c d'" in check_options(surer, ("c d", "a b"))
+    assert check_options(Measure("surer_temperature", {"first": 0.5, "second": 2.0}, 1), ("0.5", "2")) is None
+
+
 def test_a_measure_reads_back_as_the_file_writes_it(tmp_path):
     path = tmp_path / "call.md"
     path.write_text(
@@ -278,5 +306,12 @@ def test_the_catalog_leaves_out_a_lesson_with_an_unknown_model_or_measure(tmp_pa
     monkeypatch.setenv("GPT_EXPLORER_LESSONS", str(tmp_path))
     lessons, problems = load_lessons()
     assert [lesson.slug for lesson in lessons] == ["c-good"]
-    assert [str(problem).split(":")[0] for problem in problems] == ["a-model.md, line 4", "b-measure.md, line 8"]
+    assert [str(problem).split(":")[0] for problem in problems] == ["a-model.md, line 5", "b-measure.md, line 8"]
     assert "unknown model 'gpt2-smal'" in str(problems[0]) and "unknown measure 'head_count'" in str(problems[1])
+
+
+def test_a_long_question_may_wrap(tmp_path):
+    path = tmp_path / "wrapped.md"
+    path.write_text("---\ntitle: T\n---\n## A\n\n? How many\nnumbers per head?\nkind: number\nanswer: head_size()\n")
+    question = read_lesson(path, URL_PATHS).steps[0].question
+    assert question.text == "How many numbers per head?" and question.kind == "number"

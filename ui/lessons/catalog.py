@@ -13,7 +13,7 @@ from pathlib import Path
 from ..catalog import MODEL_CHOICES, find_choice
 from ..frame import URL_PATHS
 from .format import Lesson, LessonError, read_lesson
-from .measures import check_measure
+from .measures import check_measure, check_options
 
 LESSONS_ENV = "GPT_EXPLORER_LESSONS"
 MODEL_ADVICE = f"a step's model is one of {', '.join(MODEL_CHOICES)} or a saved checkpoint's name"
@@ -45,11 +45,13 @@ def _read_all(files: list[Path]) -> tuple[list[Lesson], list[LessonError]]:
             lesson = read_lesson(path, set(URL_PATHS))
             for step in lesson.steps:
                 if "model" in step.view and find_choice(step.view["model"]) is None:
-                    raise LessonError(path, step.line, f"unknown model {step.view['model']!r}: {MODEL_ADVICE}")
+                    where = step.view_lines["model"]
+                    raise LessonError(path, where, f"unknown model {step.view['model']!r}: {MODEL_ADVICE}")
                 if step.question is not None:
-                    problem = check_measure(step.question.answer)
+                    answer = step.question.answer
+                    problem = check_measure(answer) or check_options(answer, step.question.options)
                     if problem:
-                        raise LessonError(path, step.question.answer.line, problem)
+                        raise LessonError(path, answer.line, problem)
         except LessonError as error:
             problems.append(error)
         except (OSError, UnicodeDecodeError) as error:

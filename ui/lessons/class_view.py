@@ -44,17 +44,23 @@ def answer_counts(answers: list[LessonAnswer], lesson: Lesson, step: int) -> pd.
     return counts.sort_values("students", ascending=False, kind="stable")[["answer", "students", "right"]]
 
 
-def answers_csv_rows(answers: list[LessonAnswer]) -> list[dict]:
-    return [
-        {
-            "student": a.student,
-            "lesson": a.lesson,
-            "step": a.step + 1,
-            "answer": a.answer,
-            "correct": a.correct,
-            "tries": a.tries,
-            "model": a.model_id,
-            "why": a.why,
-        }
-        for a in answers
-    ]
+def answers_csv_rows(answers: list[LessonAnswer], lessons: dict[str, Lesson]) -> list[dict]:
+    """Every answer as a CSV row, its question numbered as the console numbers it (Q1 is the first question)."""
+    rows = []
+    for a in answers:
+        lesson = lessons.get(a.lesson)
+        steps = question_steps(lesson) if lesson else []
+        rows.append(
+            {
+                "student": a.student,
+                "lesson": a.lesson,
+                "question": f"Q{steps.index(a.step) + 1}" if a.step in steps else f"step {a.step + 1}",
+                "question text": lesson.steps[a.step].question.text if a.step in steps else "",
+                "answer": a.answer,
+                "correct": a.correct,
+                "tries": a.tries,
+                "model": a.model_id,
+                "why": a.why,
+            }
+        )
+    return rows

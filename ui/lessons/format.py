@@ -20,9 +20,10 @@
 
 Every ``## `` heading starts a step. The ``key: value`` lines right under it set the step's view
 (page, prompt, model, layer, head, step); the Markdown after them is the step's text. A line
-starting with ``? `` asks the step's question; its own ``key: value`` lines say how it is
-answered: ``kind`` (token, choice or number), ``answer`` (a measure of the live model, see
-measures.py), ``options`` (choice: separated by ``|``), ``tolerance`` (number: ``0.05`` or ``5%``).
+starting with ``? `` asks the step's question, which may wrap onto the next lines; the ``key: value``
+lines after it say how it is answered: ``kind`` (token, choice or number), ``answer`` (a measure of
+the live model, see measures/), ``options`` (choice: separated by ``|``), ``tolerance`` (number:
+``0.05`` or ``5%``).
 
 A mistake raises LessonError naming the file and line.
 """
@@ -78,6 +79,7 @@ class Step:
     title: str
     line: int
     view: dict[str, str] = field(default_factory=dict)
+    view_lines: dict[str, int] = field(default_factory=dict)  # the line each view setting is on
     text: str = ""
     question: Question | None = None
 
@@ -139,13 +141,14 @@ def _read_step(path: Path, lines: list[str], start: int, steps: list[Step], page
         if key not in VIEW_KEYS:
             raise LessonError(path, number + 1, f"unknown setting {key!r}: a step's view takes {', '.join(VIEW_KEYS)}")
         step.view[key] = value
+        step.view_lines[key] = number + 1
         number += 1
     if "page" in step.view and step.view["page"] not in pages:
         known = ", ".join(sorted(page or "(Start here: empty)" for page in pages))
-        raise LessonError(path, step.line + 1, f"unknown page {step.view['page']!r}; the pages are {known}")
+        raise LessonError(path, step.view_lines["page"], f"unknown page {step.view['page']!r}; the pages are {known}")
     for key in ("layer", "head", "step"):
-        if key in step.view and not step.view[key].isdigit():
-            raise LessonError(path, step.line, f"{key} must be a whole number, not {step.view[key]!r}")
+        if key in step.view and not step.view[key].isdecimal():
+            raise LessonError(path, step.view_lines[key], f"{key} must be a whole number, not {step.view[key]!r}")
     text: list[str] = []
     while number < len(lines) and not lines[number].startswith("## "):
         if lines[number].startswith("? "):
@@ -161,8 +164,12 @@ def _read_step(path: Path, lines: list[str], start: int, steps: list[Step], page
 
 
 def _read_question(path: Path, lines: list[str], start: int) -> tuple[Question, int]:
-    settings: dict[str, tuple[str, int]] = {}
+    text = [lines[start][2:].strip()]
     number = start + 1
+    while number < len(lines) and lines[number].strip() and not _KEY_VALUE.match(lines[number].strip()):
+        text.append(lines[number].strip())  # a long question may wrap onto the next lines
+        number += 1
+    settings: dict[str, tuple[str, int]] = {}
     while number < len(lines) and (found := _KEY_VALUE.match(lines[number].strip())):
         settings[found[1]] = (found[2].strip(), number + 1)
         number += 1
@@ -188,7 +195,7 @@ def _read_question(path: Path, lines: list[str], start: int) -> tuple[Question, 
             tolerance = float(text.rstrip("%")) / (100 if relative else 1)
         except ValueError:
             raise LessonError(path, line, f"tolerance is a number or a percentage, not {text!r}") from None
-    question = Question(lines[start][2:].strip(), kind, answer, options, tolerance, relative, where)
+    question = Question(" ".join(text), kind, answer, options, tolerance, relative, where)
     return question, number
 
 

@@ -5,20 +5,23 @@ the session otherwise. Either way the session keeps it too, so nothing answered 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..classroom.connection import class_store
 from ..classroom.membership import my_seat
 from ..classroom.store import Seat
 
 RESULTS_KEY = "lesson_results"  # plain session key: (lesson, step) -> Result
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Result:
-    correct: bool | None  # None: a message about the answer (none given, cannot be computed), not a grade
+    correct: bool | None  # None: a message about the answer (none given, not a number), not a grade
     why: str
     answer: str = ""  # the answer as the student saw it
 
@@ -31,19 +34,25 @@ def seat_in_running_class() -> Seat | None:
 
 
 def results_of(lesson: str) -> dict[int, Result]:
-    """This student's results in one lesson, by step."""
+    """This student's graded answers in one lesson, by step: the class's database has the last word."""
     results = {step: result for (slug, step), result in st.session_state.get(RESULTS_KEY, {}).items() if slug == lesson}
     seat = seat_in_running_class()
     if seat is not None:
         for step, kept in class_store().lessons.of_student(seat.student_id, lesson).items():
-            if step not in results or results[step].correct is not None:  # a fresh message stays on top
-                results[step] = Result(kept.correct, kept.why, kept.answer)
+            results[step] = Result(kept.correct, kept.why, kept.answer)
     return results
 
 
-def keep(lesson: str, step: int, result: Result, model_id: str) -> None:
-    """Keep a result in the session, and a graded one in the class's database when in a class."""
+def keep(lesson: str, step: int, result: Result, model_id: str) -> bool:
+    """Keep a graded result in the session, and in the class's database when in a class; False if the
+    database could not take it (the session still has it)."""
     st.session_state.setdefault(RESULTS_KEY, {})[(lesson, step)] = result
     seat = seat_in_running_class()
-    if seat is not None and result.correct is not None:
+    if seat is None:
+        return True
+    try:
         class_store().lessons.record(seat.student_id, lesson, step, result.answer, result.correct, result.why, model_id)
+    except (RuntimeError, SQLAlchemyError):
+        log.exception("a lesson answer could not be saved in the class's database")
+        return False
+    return True

@@ -13,7 +13,8 @@ from .core import Computed, Reading, checked_head, checked_layer, measure
 @measure
 def strongest_key(reading: Reading, layer: int, head: int) -> Computed:
     """The position the prompt's last token attends to most in one head: the argmax of its row."""
-    checked_layer(reading, layer), checked_head(reading, head)
+    checked_layer(reading, layer)
+    checked_head(reading, head)
     trace = reading.trace()
     row = trace.attention_head(layer, head)[-1]  # (T,)
     position = int(np.argmax(row))
@@ -26,8 +27,9 @@ def strongest_key(reading: Reading, layer: int, head: int) -> Computed:
 
 @measure
 def attention_weight(reading: Reading, layer: int, head: int, query: int, key: int) -> Computed:
-    """The weight, in percent, that the token at ``query`` gives the token at ``key`` in one head."""
-    checked_layer(reading, layer), checked_head(reading, head)
+    """The weight (0 to 1, as the heatmap shows it) that the token at ``query`` gives the token at ``key``."""
+    checked_layer(reading, layer)
+    checked_head(reading, head)
     trace = reading.trace()
     for name, position in (("query", query), ("key", key)):
         if not 0 <= position < trace.num_tokens:
@@ -35,12 +37,12 @@ def attention_weight(reading: Reading, layer: int, head: int, query: int, key: i
     weight = float(trace.attention_head(layer, head)[query, key])
     who = f"{reading.label(trace, query)} (position {query})"
     whom = "itself" if key == query else f"{reading.label(trace, key)} (position {key})"
-    why = f"In layer {layer}, head {head}, {who} gives {percent(weight)} of its attention to {whom}."
+    why = f"In layer {layer}, head {head}, {who} gives {whom} weight {weight:.3f}: {percent(weight)} of its attention."
     if key > query:
         why += " That token comes later: the causal mask sets its score to −∞, so its weight is exactly 0."
     elif query == 0:
         why += " The first token may see only itself, so all of its attention goes there."
-    return Computed(weight * 100, why)
+    return Computed(weight, why)
 
 
 @measure

@@ -105,38 +105,42 @@ def weakest_book_layer(reading: Reading, use_shortcut: bool) -> Computed:
 
 
 @measure
-def book_gradient_gain(reading: Reading, layer: int) -> Computed:
-    """In the book's five-layer network, how many times larger layer ``layer``'s gradient is with shortcuts.
+def book_gradient_gain(reading: Reading, book_layer: int) -> Computed:
+    """In the book's five-layer network, how many times larger one layer's gradient is with shortcuts.
 
-    ``layer`` counts from 1 (nearest the input) to 5, as the page's chart does.
+    ``book_layer`` counts from 1 (nearest the input) to 5, as the page's chart does.
     """
     with_shortcuts, without = shortcut_experiment(True), shortcut_experiment(False)
-    if not 1 <= layer <= len(without):
+    if not 1 <= book_layer <= len(without):
         raise ValueError(f"the book's network has layers 1 to {len(without)}")
-    gain = with_shortcuts[layer - 1] / without[layer - 1]
+    gain = with_shortcuts[book_layer - 1] / without[book_layer - 1]
     return Computed(
         gain,
-        f"Layer {layer}'s mean absolute gradient is {with_shortcuts[layer - 1]:.3g} with shortcuts and "
-        f"{without[layer - 1]:.3g} without them: {gain:,.0f} times larger.",
+        f"Layer {book_layer}'s mean absolute gradient is {with_shortcuts[book_layer - 1]:.3g} with shortcuts and "
+        f"{without[book_layer - 1]:.3g} without them: {gain:,.0f} times larger.",
     )
 
 
 @measure
 def stronger_gradient(reading: Reading, layer: int) -> Computed:
-    """Whether the stream entering ``layer`` gets the larger gradient with shortcuts (0) or without them (1)."""
+    """Whether the stream entering ``layer`` keeps more of the gradient with shortcuts (0) or without (1).
+
+    Measured as the Residual page charts it: a multiple of the gradient entering the last block.
+    """
     checked_layer(reading, layer)
     if reading.model is None:
         raise ValueError("this question needs the model itself, to run a backward pass")
     ids = reading.trace().token_ids.tolist()  # a list: trace arrays are read-only
     if len(ids) < 2:
         raise ValueError("the prompt needs at least two tokens: one to read and one to predict")
-    norms = []
+    kept = []
     for use_shortcut in (True, False):
         with reading.computing(reserve=gradient_bytes(reading.cfg, len(ids)), what="A backward pass"):
-            norms.append(float(gradient_norms(reading.model, ids, use_shortcut=use_shortcut).stream_gradient()[layer]))
-    with_shortcuts, without = norms
+            report = gradient_norms(reading.model, ids, use_shortcut=use_shortcut)
+        kept.append(float(report.stream_gradient_relative()[layer]))
+    with_shortcuts, without = kept
     return Computed(
         int(without > with_shortcuts),
-        f"The gradient reaching the stream at block {layer} has size {with_shortcuts:.4g} with shortcuts and "
-        f"{without:.4g} without them.",
+        f"The gradient reaching the stream at block {layer} is {with_shortcuts:.3g} times the last block's with "
+        f"shortcuts and {without:.3g} times without them.",
     )

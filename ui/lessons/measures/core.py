@@ -58,7 +58,7 @@ class Computed:
 
 @dataclass(frozen=True)
 class Verdict:
-    correct: bool
+    correct: bool | None  # None: the answer could not be read (a word for a number), so it is not graded
     why: str
 
 
@@ -71,16 +71,46 @@ def measure(function: Callable[..., Computed]) -> Callable[..., Computed]:
     return function
 
 
+# The literal types a lesson file may pass, by the annotations the measures use.
+_ARGUMENT_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
 def check_measure(measure: Measure) -> str | None:
     """What is wrong with a lesson's measure (an unknown name, arguments that do not fit), or None."""
     function = MEASURES.get(measure.name)
     if function is None:
         return f"unknown measure {measure.name!r}; the measures are {', '.join(sorted(MEASURES))}"
+    signature = inspect.signature(function)
     try:
-        inspect.signature(function).bind(None, **measure.arguments)
+        signature.bind(None, **measure.arguments)
     except TypeError as error:
         return f"{measure.name}: {error}"
+    for name, value in measure.arguments.items():
+        wanted = str(signature.parameters[name].annotation)
+        allowed = _ARGUMENT_TYPES.get(wanted, (object,))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            return f"{measure.name}: {name} should be a {wanted}, not {value!r}"
     return None
+
+
+# A choice between a measure's own arguments: the options must be those arguments, in order, since
+# the measure answers with an argument's index.
+CHOICES_FROM_ARGUMENTS = {"surer_prompt": ("first", "second"), "surer_temperature": ("first", "second")}
+
+
+def check_options(measure: Measure, options: tuple[str, ...]) -> str | None:
+    """What is wrong with a choice question's options for its measure, or None."""
+    names = CHOICES_FROM_ARGUMENTS.get(measure.name)
+    if names is None:
+        return None
+    expected = tuple(_option_text(measure.arguments[name]) for name in names if name in measure.arguments)
+    if tuple(options) != expected:
+        return f"{measure.name} answers with one of {' | '.join(expected)}: write 'options: {' | '.join(expected)}'"
+    return None
+
+
+def _option_text(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def compute(measure: Measure, reading: Reading) -> Computed:
@@ -88,14 +118,22 @@ def compute(measure: Measure, reading: Reading) -> Computed:
     return MEASURES[measure.name](reading, **measure.arguments)
 
 
+def read_number(text: str) -> float:
+    """A typed number: '4,722,432', '12.5%', '0,16' (a decimal comma), or with a typographic minus (U+2212)."""
+    typed = str(text).strip().replace("−", "-").removesuffix("%").replace(" ", "")
+    integer, comma, decimals = typed.partition(",")
+    if comma and "," not in decimals and "." not in typed and len(decimals) != 3:
+        typed = f"{integer}.{decimals}"  # one comma that cannot group thousands: a decimal comma
+    return float(typed.replace(",", ""))
+
+
 def grade(question: Question, given: float | str, computed: Computed) -> Verdict:
     """Whether ``given`` (a position, an option's index or a typed number) is right, and why."""
     if question.kind == "number":
-        typed = str(given).strip().replace(",", "").replace("−", "-").removesuffix("%").strip()
         try:
-            number = float(typed)
+            number = read_number(str(given))
         except ValueError:
-            return Verdict(False, f"“{given}” is not a number. {computed.why}")
+            return Verdict(None, f"“{given}” is not a number: type digits, such as 0.25 or 4,722,432.")
         allowed = question.tolerance * abs(computed.value) if question.relative else question.tolerance
         return Verdict(abs(number - computed.value) <= allowed, computed.why)
     return Verdict(int(given) == int(computed.value), computed.why)

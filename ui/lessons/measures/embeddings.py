@@ -19,8 +19,8 @@ def embedding_size(reading: Reading) -> Computed:
     d = reading.cfg.emb_dim
     return Computed(
         d,
-        f"This model's emb_dim is {d:,}: each token is looked up as a row of {d:,} numbers, and its position "
-        f"adds another {d:,}.",
+        f"This model's emb_dim is {d:,}: each token is looked up as a row of {d:,} numbers, and its position's "
+        f"vector, {d:,} numbers too, is added to it number by number.",
     )
 
 

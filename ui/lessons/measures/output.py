@@ -92,7 +92,8 @@ def prompt_loss(reading: Reading) -> Computed:
 @measure
 def ablation_change(reading: Reading, layer: int, head: int) -> Computed:
     """How many percentage points the most likely next token's probability changes with one head switched off."""
-    checked_layer(reading, layer), checked_head(reading, head)
+    checked_layer(reading, layer)
+    checked_head(reading, head)
     if reading.model is None:
         raise ValueError("this question needs the model itself, to run it with a head switched off")
     trace = reading.trace()
@@ -122,5 +123,5 @@ def most_important_layer(reading: Reading) -> Computed:
     return Computed(
         int(layer),
         f"Switching off layer {int(layer)}, head {int(head)} changes {reading.label_of_id(importance.token_id)}'s "
-        f"probability by {percent(change)}, more than any other head.",
+        f"probability by {percent(change)}: no other head lowers it as much.",
     )
