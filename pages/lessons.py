@@ -125,7 +125,7 @@ def check(lesson: Lesson, index: int, step: Step, given) -> Result:
         where = f"{lesson.path.name}, line {answer.line}"
         return Result(None, f"This question cannot be answered on this model ({where}): {error}")
     verdict = grade(step.question, given, computed)
-    result = Result(verdict.correct, verdict.why, answer_text(step, given))
+    result = Result(verdict.correct, verdict.why, answer_text(step, given), step.question.text)
     if result.correct is not None and not keep(lesson.slug, index, result, model_id):
         st.warning("Your answer is kept in this browser only: the class's database did not answer.", icon="⚠️")
     return result
@@ -177,7 +177,7 @@ if step.question is not None:
     checked = (
         check(lesson, index, step, st.session_state.get(key)) if st.session_state.pop(CHECK_KEY, None) == key else None
     )
-results = results_of(lesson.slug)
+results = results_of(lesson)
 if step.question is not None:
     result = checked or results.get(index)
     if result is not None and result.correct is True:

@@ -136,15 +136,17 @@ def test_the_pulse_a_student_polls_for_is_one_query_of_the_class_view_and_round(
 def test_lesson_answers_keep_the_latest_count_tries_and_stay_in_their_class(store):
     first, code = store.start_class()
     ana, bo = store.join(code, "Ana"), store.join(code, "Bo")
-    store.lessons.record(ana.student_id, "02-attention", 0, "␣moves (position 2)", False, "30.3% to ␣moves", "m")
-    store.lessons.record(ana.student_id, "02-attention", 0, "Every (position 0)", True, "54.1% to Every", "m")
-    store.lessons.record(bo.student_id, "02-attention", 1, "0", True, "exactly 0", "m")
+    record = store.lessons.record
+    record(ana.student_id, "02-attention", 0, "Which token?", "␣moves (position 2)", False, "30.3% to ␣moves", "m")
+    record(ana.student_id, "02-attention", 0, "Which token?", "Every (position 0)", True, "54.1% to Every", "m")
+    record(bo.student_id, "02-attention", 1, "What weight?", "0", True, "exactly 0", "m")
     kept = store.lessons.of_student(ana.student_id, "02-attention")
     assert list(kept) == [0] and kept[0].correct and kept[0].tries == 2 and kept[0].answer == "Every (position 0)"
+    assert kept[0].question == "Which token?"
     assert store.lessons.of_student(ana.student_id, "01-tokens") == {}
 
     _, other_code = store.start_class()
     cy = store.join(other_code, "Cy")
-    store.lessons.record(cy.student_id, "02-attention", 0, "x" * 500, False, "why", "m")  # a long answer is cut
+    record(cy.student_id, "02-attention", 0, "Which token?", "x" * 500, False, "why", "m")  # a long answer is cut
     assert [(a.student, a.step) for a in store.lessons.of_class(first)] == [("Ana", 0), ("Bo", 1)]
     assert len(store.lessons.of_student(cy.student_id, "02-attention")[0].answer) == 200

@@ -143,3 +143,22 @@ def test_a_question_the_model_cannot_answer_says_so_with_its_file_and_line(tmp_p
         "This question cannot be answered on this model (deep.md, line 9): "
         "layer 5 does not exist; this model has layers 0 to 1"
     )
+
+
+def test_an_answer_to_a_question_since_edited_away_is_not_counted(tmp_path, monkeypatch):
+    lesson = tmp_path / "edited.md"
+    lesson.write_text(
+        "---\ntitle: Edited\n---\n## Heads\n\n? How many numbers per head?\nkind: number\nanswer: head_size()\n"
+    )
+    monkeypatch.setenv("GPT_EXPLORER_LESSONS", str(tmp_path))
+    at = open_app_page("pages/lessons.py", TINY)
+    at.text_input(key="lesson_answer_edited_0").input("8").run()
+    at.button(key="lesson_check").click().run()
+    assert "1 of 1 questions answered right" in at.caption[0].value
+    # The teacher inserts a step before it while the class works: step 0 now asks something else.
+    lesson.write_text(
+        "---\ntitle: Edited\n---\n## Size\n\n? What is emb_dim?\nkind: number\nanswer: embedding_size()\n"
+        "## Heads\n\n? How many numbers per head?\nkind: number\nanswer: head_size()\n"
+    )
+    at.run()
+    assert "0 of 2 questions answered right" in at.caption[0].value and not at.success

@@ -23,6 +23,7 @@ class LessonAnswer:
     student: str
     lesson: str
     step: int
+    question: str
     answer: str
     correct: bool
     why: str
@@ -36,10 +37,24 @@ class LessonRecords:
         self.clock = clock
 
     def record(
-        self, student_id: int, lesson: str, step: int, answer: str, correct: bool, why: str, model_id: str
+        self,
+        student_id: int,
+        lesson: str,
+        step: int,
+        question: str,
+        answer: str,
+        correct: bool,
+        why: str,
+        model_id: str,
     ) -> None:
         """Keep the student's answer to one question; a new answer replaces the last and counts a try."""
-        values = {"answer": answer[:MAX_ANSWER_CHARS], "correct": correct, "why": why, "model_id": model_id}
+        values = {
+            "question": question,
+            "answer": answer[:MAX_ANSWER_CHARS],
+            "correct": correct,
+            "why": why,
+            "model_id": model_id,
+        }
         this_question = and_(
             lesson_answers.c.student_id == student_id, lesson_answers.c.lesson == lesson, lesson_answers.c.step == step
         )
@@ -86,7 +101,15 @@ class LessonRecords:
         with self.engine.connect() as db:
             return [
                 LessonAnswer(
-                    row.name, row.lesson, row.step, row.answer, bool(row.correct), row.why, row.model_id, row.tries
+                    row.name,
+                    row.lesson,
+                    row.step,
+                    row.question,
+                    row.answer,
+                    bool(row.correct),
+                    row.why,
+                    row.model_id,
+                    row.tries,
                 )
                 for row in db.execute(query)
             ]

@@ -94,6 +94,7 @@ lesson_answers = Table(
     Column("student_id", Integer, ForeignKey("students.id"), nullable=False),
     Column("lesson", String(100), nullable=False),  # the lesson file's name without .md
     Column("step", Integer, nullable=False),  # 0, 1, ... within the lesson
+    Column("question", Text, nullable=False),  # the question's text when it was answered
     Column("answer", String(200), nullable=False),  # as the student saw it: a token, an option or a number
     Column("correct", Boolean, nullable=False),
     Column("why", Text, nullable=False),  # the sentence, with its number, that decided it

@@ -13,13 +13,16 @@ def question_steps(lesson: Lesson) -> list[int]:
     return [index for index, step in enumerate(lesson.steps) if step.question is not None]
 
 
+def answers_to(answers: list[LessonAnswer], lesson: Lesson) -> list[LessonAnswer]:
+    """The answers to the lesson's questions as they stand now (not to a question since edited away)."""
+    return [answer for answer in answers if answer.lesson == lesson.slug and lesson.asks(answer.step, answer.question)]
+
+
 def progress_table(answers: list[LessonAnswer], lesson: Lesson) -> pd.DataFrame:
     """One row per student who answered in this lesson: each question's latest answer, ✓ or ✗, and the count right."""
     steps = question_steps(lesson)
     rows: dict[str, dict[str, object]] = {}
-    for answer in answers:
-        if answer.lesson != lesson.slug or answer.step not in steps:
-            continue
+    for answer in answers_to(answers, lesson):
         row = rows.setdefault(answer.student, {"student": answer.student})
         tries = f" ({answer.tries} tries)" if answer.tries > 1 else ""
         row[f"Q{steps.index(answer.step) + 1}"] = f"{'✓' if answer.correct else '✗'} {answer.answer}{tries}"
@@ -37,7 +40,7 @@ def answer_counts(answers: list[LessonAnswer], lesson: Lesson, step: int) -> pd.
 
     The same answer can be right for one student and wrong for another when they use different models.
     """
-    given = [answer for answer in answers if answer.lesson == lesson.slug and answer.step == step]
+    given = [answer for answer in answers_to(answers, lesson) if answer.step == step]
     frame = pd.DataFrame({"answer": [a.answer for a in given], "right": [a.correct for a in given]})
     counts = frame.groupby(["answer", "right"]).size().rename("students").reset_index()
     counts["right"] = counts["right"].map({True: "✓", False: "✗"})

@@ -95,6 +95,11 @@ class Lesson:
     def slug(self) -> str:
         return self.path.stem
 
+    def asks(self, step: int, question: str) -> bool:
+        """Whether step ``step`` still asks ``question``: an answer saved before the file was edited
+        (a step inserted, a question reworded) is not counted against a different question."""
+        return 0 <= step < len(self.steps) and getattr(self.steps[step].question, "text", None) == question
+
 
 def read_lesson(path: Path | str, pages: set[str]) -> Lesson:
     """The lesson in ``path``; ``pages`` are the url paths a step may name ("" is Start here)."""
