@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import torch
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 
 from bench.appserver import CHROMIUM, chromium
 from gptcore import GPT_CONFIG_124M, PRESETS, GPTModel, build_model, get_tokenizer
@@ -136,6 +136,9 @@ def browser() -> Iterator[BrowserContext]:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (never `playwright install`)")
     with chromium() as context:
         context.set_default_timeout(60_000)
+        # expect() waits for what a page should show; on a loaded CI machine a server may need more
+        # than Playwright's 5 s default to send it. Speed is measured in bench/, not here.
+        expect.set_options(timeout=30_000)
         yield context
 
 

@@ -21,17 +21,15 @@ def answers_to(answers: list[LessonAnswer], lesson: Lesson) -> list[LessonAnswer
 def progress_table(answers: list[LessonAnswer], lesson: Lesson) -> pd.DataFrame:
     """One row per student who answered in this lesson: each question's latest answer, ✓ or ✗, and the count right."""
     steps = question_steps(lesson)
-    rows: dict[str, dict[str, object]] = {}
+    columns = [f"Q{number}" for number in range(1, len(steps) + 1)]
+    rows: dict[str, dict[str, str]] = {}
     for answer in answers_to(answers, lesson):
-        row = rows.setdefault(answer.student, {"student": answer.student})
+        row = rows.setdefault(answer.student, {"student": answer.student} | dict.fromkeys(columns, ""))
         tries = f" ({answer.tries} tries)" if answer.tries > 1 else ""
-        row[f"Q{steps.index(answer.step) + 1}"] = f"{'✓' if answer.correct else '✗'} {answer.answer}{tries}"
-    columns = ["student", *(f"Q{number}" for number in range(1, len(steps) + 1))]
-    table = pd.DataFrame(list(rows.values()), columns=columns).fillna("")
-    table["right"] = [
-        f"{sum(str(cell).startswith('✓') for cell in row[1:])} of {len(steps)}"
-        for row in table[columns].itertuples(index=False)
-    ]
+        row[columns[steps.index(answer.step)]] = f"{'✓' if answer.correct else '✗'} {answer.answer}{tries}"
+    table = pd.DataFrame(list(rows.values()), columns=["student", *columns])
+    right = [sum(row[column].startswith("✓") for column in columns) for row in rows.values()]
+    table["right"] = [f"{count} of {len(steps)}" for count in right]
     return table
 
 
