@@ -16,6 +16,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from bench.appserver import running_behind_nginx, running_server
 from bench.bench_class import SessionError
 from bench.class_client import ClassClient, join, unlock_and_start
+from ui.classroom.membership import POLL_S
 from ui.classroom.schema import classes, students
 from ui.classroom.store import ClassStore
 
@@ -107,6 +108,20 @@ def test_answers_survive_a_restart_mid_round_and_a_reloaded_student_rejoins(clas
     assert b"Round 1 is open" in console and b"1 of 1 students have guessed" in console
 
 
+async def polled_until(student: ClassClient, marker: bytes, limit_s: float = 10.0) -> bytes:
+    """Poll as a browser does (every POLL_S) until a poll carries ``marker``; what the polls sent.
+
+    One poll may come too soon: a process's sessions share the class's pulse for PULSE_TTL_S, so a
+    poll right after the student's own last run can still read the pulse from before the click."""
+    received = b""
+    for _ in range(int(limit_s / POLL_S)):
+        received += b"".join(await student.poll())
+        if marker in received:
+            break
+        await asyncio.sleep(POLL_S)
+    return received
+
+
 def test_two_processes_behind_nginx_share_one_class(class_env, tmp_path):
     async def lesson(url: str, upstreams: set[str]) -> tuple[set[str], bytes]:
         routes = {}
@@ -123,7 +138,7 @@ def test_two_processes_behind_nginx_share_one_class(class_env, tmp_path):
             await join(student, code, "Bo")
             await teacher.run("attention")
             await teacher.click("attention", "class_show_everyone")
-            followed = b"".join(await student.poll())  # the student's next poll, on the other process
+            followed = await polled_until(student, b"attention_layer")  # on the other process
             served_by = {
                 teacher.websocket.response.headers["X-Upstream"],
                 student.websocket.response.headers["X-Upstream"],
