@@ -312,6 +312,20 @@ def test_the_catalog_leaves_out_a_lesson_with_an_unknown_model_or_measure(tmp_pa
 
 def test_a_long_question_may_wrap(tmp_path):
     path = tmp_path / "wrapped.md"
-    path.write_text("---\ntitle: T\n---\n## A\n\n? How many\nnumbers per head?\nkind: number\nanswer: head_size()\n")
-    question = read_lesson(path, URL_PATHS).steps[0].question
-    assert question.text == "How many numbers per head?" and question.kind == "number"
+    path.write_text(
+        "---\ntitle: T\n---\n## A\n\n? How many\nnumbers per head?\nkind: number\nanswer: head_size()\ntolerance: 2%\n"
+        "## B\n\n? Which?\nkind: choice\noptions: a | b\nanswer: surer_prompt(first='a', second='b')\n"
+    )
+    wrapped, choice = (step.question for step in read_lesson(path, URL_PATHS).steps)
+    assert wrapped.text == "How many numbers per head?" and wrapped.kind == "number" and wrapped.tolerance == 0.02
+    assert choice.text == "Which?" and choice.options == ("a", "b")
+
+
+@pytest.mark.parametrize("path", shipped(), ids=lambda path: path.stem)
+def test_every_shipped_question_reads_as_written(path):
+    """Each question's text is the text after its '? ', with any wrapped lines joined."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for step in read_lesson(path, URL_PATHS).steps:
+        if step.question is not None:
+            first = lines[step.question.line - 1][2:]
+            assert step.question.text.startswith(first.strip()) and step.question.text.endswith(("?", ")"))

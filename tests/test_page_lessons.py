@@ -58,6 +58,7 @@ def test_every_shipped_lesson_from_start_to_end(path, model_id):
         assert not at.exception, at.exception
         assert at.subheader[0].value == step.title
         if step.question is not None:
+            assert any(m.value == f"**{step.question.text}**" for m in at.markdown)  # the question as written
             give(at, step, f"lesson_answer_{lesson.slug}_{index}", right_answer(step, model_id))
             at.button(key="lesson_check").click().run()
             assert not at.error and at.success and at.success[0].value.startswith("Right."), (step.title, at.info)

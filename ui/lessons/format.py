@@ -169,10 +169,10 @@ def _read_step(path: Path, lines: list[str], start: int, steps: list[Step], page
 
 
 def _read_question(path: Path, lines: list[str], start: int) -> tuple[Question, int]:
-    text = [lines[start][2:].strip()]
+    asked = [lines[start][2:].strip()]
     number = start + 1
     while number < len(lines) and lines[number].strip() and not _KEY_VALUE.match(lines[number].strip()):
-        text.append(lines[number].strip())  # a long question may wrap onto the next lines
+        asked.append(lines[number].strip())  # a long question may wrap onto the next lines
         number += 1
     settings: dict[str, tuple[str, int]] = {}
     while number < len(lines) and (found := _KEY_VALUE.match(lines[number].strip())):
@@ -200,7 +200,7 @@ def _read_question(path: Path, lines: list[str], start: int) -> tuple[Question, 
             tolerance = float(text.rstrip("%")) / (100 if relative else 1)
         except ValueError:
             raise LessonError(path, line, f"tolerance is a number or a percentage, not {text!r}") from None
-    question = Question(" ".join(text), kind, answer, options, tolerance, relative, where)
+    question = Question(" ".join(asked), kind, answer, options, tolerance, relative, where)
     return question, number
 
 
